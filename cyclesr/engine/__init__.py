@@ -1,0 +1,1 @@
+"""Training engine: schedule, steps, checkpoints, logging, distributed helpers, trainer."""

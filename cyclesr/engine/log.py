@@ -1,0 +1,70 @@
+"""Run logging: TensorBoard events, ``metrics.jsonl`` and image panels. Only rank 0 writes."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+__all__ = ["RunLogger", "panel"]
+
+
+def panel(images: dict[str, torch.Tensor], n: int = 4) -> torch.Tensor:
+    """One (3, H, W) grid: a row per image kind, ``n`` samples per row, each resized to the
+    largest size among the kinds (nearest, so LR pixels stay visible)."""
+    tiles = {k: v[:n].detach().float().cpu().clamp(0, 1) for k, v in images.items() if v is not None}
+    size = max(v.shape[-1] for v in tiles.values())
+    rows = []
+    for v in tiles.values():
+        v = torch.nn.functional.interpolate(v, size=(size, size), mode="nearest")
+        pad = torch.ones(v.shape[0], 3, size, 2)
+        rows.append(torch.cat([torch.cat([img, p], dim=-1) for img, p in zip(v, pad)], dim=-1))
+    width = max(r.shape[-1] for r in rows)
+    rows = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
+    return torch.cat(rows, dim=-2)
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.writer = None
+        self.jsonl = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is a dependency; stay usable without it
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+
+    def scalars(self, kind: str, values: dict[str, float], step: int, epoch: int) -> None:
+        if not self.enabled:
+            return
+        if self.writer is not None:
+            for k, v in values.items():
+                self.writer.add_scalar(f"{kind}/{k}", v, step)
+        record = {"kind": kind, "step": step, "epoch": epoch, "time": round(time.time(), 3), **values}
+        self.jsonl.write(json.dumps(record) + "\n")
+
+    def image(self, tag: str, img: torch.Tensor, step: int, save_to: Optional[Path] = None) -> None:
+        if not self.enabled:
+            return
+        if self.writer is not None:
+            self.writer.add_image(tag, img, step)
+        if save_to is not None:
+            from cyclesr.data.io import write_image
+            write_image(save_to, img)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+        self.writer = self.jsonl = None

@@ -1,0 +1,143 @@
+"""Building blocks shared by the networks: norm layers, residual blocks, upsamplers, init."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "NORM_KINDS",
+    "check_norm",
+    "norm_layer",
+    "conv_norm_act",
+    "ResnetBlock",
+    "ResidualBlock",
+    "pixelshuffle_upsampler",
+    "check_scale",
+    "pad_to_multiple",
+    "init_weights",
+]
+
+NORM_KINDS = ("batch", "instance", "none")
+
+
+def check_norm(kind: str | None) -> str:
+    kind = "none" if kind is None else str(kind).lower()
+    if kind not in NORM_KINDS:
+        raise ValueError(f"unknown norm {kind!r}; expected one of {', '.join(NORM_KINDS)}")
+    return kind
+
+
+def norm_layer(kind: str | None, channels: int) -> nn.Module:
+    """`batch` -> affine BatchNorm2d, `instance` -> InstanceNorm2d without affine or running
+    stats (as in CycleGAN), `none` -> Identity."""
+    kind = check_norm(kind)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return nn.Identity()
+
+
+def conv_norm_act(in_ch: int, out_ch: int, norm: str | None = "none", act: bool = True) -> nn.Sequential:
+    """3x3 conv (bias on) -> norm -> optional ReLU; layout of the reference's SR blocks."""
+    layers = [nn.Conv2d(in_ch, out_ch, 3, padding=1), norm_layer(norm, out_ch)]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ResnetBlock(nn.Module):
+    """CycleGAN residual block: (reflect pad, conv3x3, norm, ReLU, [dropout], reflect pad,
+    conv3x3, norm) + identity."""
+
+    def __init__(self, dim: int, norm: str = "instance", use_dropout: bool = False, use_bias: bool = True):
+        super().__init__()
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(norm, dim),
+                  nn.ReLU(True)]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(norm, dim)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResidualBlock(nn.Module):
+    """SRResNet block: conv-norm-ReLU-conv-norm + identity (all convs with bias)."""
+
+    def __init__(self, num_feat: int, norm: str | None = "batch"):
+        super().__init__()
+        self.body = nn.Sequential(conv_norm_act(num_feat, num_feat, norm),
+                                  conv_norm_act(num_feat, num_feat, norm, act=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def pixelshuffle_upsampler(num_feat: int, scale: int, act: bool = False) -> nn.Sequential:
+    """Upsample by `scale` (1, 2**n or 3) with (conv to r*r*num_feat, PixelShuffle(r)) steps,
+    each optionally followed by ReLU. Without act, module indices match BasicSR's `Upsample`."""
+    if scale == 1:
+        return nn.Sequential()
+    steps = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
+    layers: list[nn.Module] = []
+    for r in steps:
+        layers += [nn.Conv2d(num_feat, num_feat * r * r, 3, padding=1), nn.PixelShuffle(r)]
+        if act:
+            layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def check_scale(net_name: str, scale, allowed: tuple[int, ...] | None = None) -> int:
+    """Validate an integer upscale factor: one of `allowed`, or (if None) 1 or a power of 2."""
+    is_int = isinstance(scale, int) and not isinstance(scale, bool) and scale >= 1
+    if allowed is not None:
+        ok, expected = is_int and scale in allowed, "one of " + ", ".join(map(str, allowed))
+    else:
+        ok, expected = is_int and scale & (scale - 1) == 0, "1 or a power of 2 (1, 2, 4, 8, ...)"
+    if not ok:
+        raise ValueError(f"{net_name}: upscale must be {expected}, got {scale!r}")
+    return scale
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> torch.Tensor:
+    """Pad an NCHW tensor at the bottom/right so that H and W are multiples of `multiple` and at
+    least `min_size`. Reflect padding where the image is large enough, else replicate."""
+    h, w = x.shape[-2:]
+    th = max(-(-h // multiple) * multiple, min_size)
+    tw = max(-(-w // multiple) * multiple, min_size)
+    ph, pw = th - h, tw - w
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+@torch.no_grad()
+def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialise conv/linear weights in place and return `net`.
+
+    init_type: `normal` (N(0, gain), the reference's default), `xavier` (gain), `kaiming`
+    (fan_in, ReLU), `orthogonal` (gain). Biases are zeroed; BatchNorm weights get N(1, gain).
+    """
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if init_type == "normal":
+                nn.init.normal_(m.weight, 0.0, gain)
+            elif init_type == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            elif init_type == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            elif init_type == "orthogonal":
+                nn.init.orthogonal_(m.weight, gain=gain)
+            else:
+                raise ValueError(f"unknown init_type {init_type!r}; "
+                                 "expected normal, xavier, kaiming or orthogonal")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net

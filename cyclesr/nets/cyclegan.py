@@ -1,0 +1,113 @@
+"""CycleGAN transfer networks: the ResNet generator and the PatchGAN discriminator.
+
+Both take images in [0, 1] (the package convention) and map them to [-1, 1] internally, the
+range the CycleGAN layers were designed for; the generator maps its tanh output back to [0, 1].
+The layer layout (module indices) follows pytorch-CycleGAN-and-pix2pix for `up_mode="transpose"`
+with instance or batch norm, so its published weights should load into these modules.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import ResnetBlock, check_norm, init_weights, norm_layer, pad_to_multiple
+
+__all__ = ["ResnetGenerator", "NLayerDiscriminator", "UP_MODES"]
+
+UP_MODES = ("transpose", "pixelshuffle", "resize")
+
+
+def _upsample_layer(in_ch: int, out_ch: int, up_mode: str, bias: bool) -> list[nn.Module]:
+    if up_mode == "transpose":
+        return [nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1, bias=bias)]
+    if up_mode == "pixelshuffle":
+        return [nn.Conv2d(in_ch, out_ch * 4, 3, padding=1, bias=bias), nn.PixelShuffle(2)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=bias)]
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN ResNet generator (Johnson et al. style), image in [0, 1] -> image in [0, 1].
+
+    Args:
+        input_nc: input channels.
+        output_nc: output channels.
+        ngf: filters of the first conv; doubled by each downsampling step.
+        n_blocks: residual blocks at the bottleneck.
+        norm: `instance` (no affine, conv bias on), `batch` (conv bias off) or `none`.
+        up_mode: `transpose` (ConvTranspose2d), `pixelshuffle` (conv + PixelShuffle(2)) or
+            `resize` (nearest x2 + conv3x3).
+        n_downsampling: stride-2 steps (and matching upsampling steps); 0 keeps full resolution.
+        use_dropout: dropout 0.5 inside the residual blocks.
+
+    Any H, W is accepted: the input is padded (reflect, or replicate when too small) to a
+    multiple of 2**n_downsampling and the output cropped back to the input's size.
+    """
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9,
+                 norm: str = "instance", up_mode: str = "transpose", n_downsampling: int = 2,
+                 use_dropout: bool = False):
+        super().__init__()
+        norm = check_norm(norm)
+        if up_mode not in UP_MODES:
+            raise ValueError(f"ResnetGenerator: unknown up_mode {up_mode!r}; "
+                             f"expected one of {', '.join(UP_MODES)}")
+        if n_downsampling < 0 or n_blocks < 0:
+            raise ValueError("ResnetGenerator: n_downsampling and n_blocks must be >= 0")
+        bias = norm != "batch"
+        self.multiple = 2 ** n_downsampling
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias),
+                                   norm_layer(norm, ngf), nn.ReLU(True)]
+        ch = ngf
+        for _ in range(n_downsampling):
+            layers += [nn.Conv2d(ch, ch * 2, 3, stride=2, padding=1, bias=bias), norm_layer(norm, ch * 2),
+                       nn.ReLU(True)]
+            ch *= 2
+        layers += [ResnetBlock(ch, norm, use_dropout, bias) for _ in range(n_blocks)]
+        for _ in range(n_downsampling):
+            layers += _upsample_layer(ch, ch // 2, up_mode, bias) + [norm_layer(norm, ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+        init_weights(self, "normal", 0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        # The 7x7 reflect pad needs >= 4 pixels, the bottleneck's reflect pad >= 2.
+        x = pad_to_multiple(x * 2 - 1, self.multiple, min_size=max(4, 2 * self.multiple))
+        y = self.model(x)[..., :h, :w]
+        return (y + 1) / 2
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN discriminator (pix2pix), image in [0, 1] -> map of patch scores.
+
+    Args:
+        input_nc: input channels.
+        ndf: filters of the first conv; doubled per layer up to 8 * ndf.
+        n_layers: stride-2 convs (the total is n_layers + 2 convs of kernel 4).
+        norm: `instance`, `batch` or `none` (never after the first conv).
+        out_channels: channels of the last conv; None means `ndf` (the reference's head),
+            1 is the standard PatchGAN head.
+    """
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                 out_channels: int | None = None):
+        super().__init__()
+        norm = check_norm(norm)
+        if n_layers < 1:
+            raise ValueError(f"NLayerDiscriminator: n_layers must be >= 1, got {n_layers}")
+        bias = norm != "batch"
+        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        ch = ndf
+        for n in range(1, n_layers + 1):
+            out = ndf * min(2 ** n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [nn.Conv2d(ch, out, 4, stride=stride, padding=1, bias=bias), norm_layer(norm, out),
+                       nn.LeakyReLU(0.2, True)]
+            ch = out
+        layers.append(nn.Conv2d(ch, ndf if out_channels is None else out_channels, 4, stride=1, padding=1))
+        self.model = nn.Sequential(*layers)
+        init_weights(self, "normal", 0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x * 2 - 1)
