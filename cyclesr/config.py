@@ -250,6 +250,11 @@ def _coerce(value: Any, tp: Any, where: str, source: str) -> Any:
         tp = next(a for a in typing.get_args(tp) if a is not type(None))
     if dataclasses.is_dataclass(tp):
         return _build(tp, value if value is not None else {}, where, source)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     ok = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),

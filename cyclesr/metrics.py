@@ -97,7 +97,8 @@ def _ssim_per_image(a: Tensor, b: Tensor) -> Tensor:
     """Mean SSIM of each image of two (N, C, H, W) 0..255 batches (valid region, no padding)."""
     channels = a.shape[1]
     if min(a.shape[-2:]) < _SSIM_WINDOW:
-        raise ValueError(f"SSIM needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW}, got {tuple(a.shape[-2:])}")
+        size = tuple(a.shape[-2:])
+        raise ValueError(f"SSIM needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW}, got {size}")
     window = _gaussian_window(channels, a.dtype, a.device)
 
     def blur(t: Tensor) -> Tensor:
@@ -147,13 +148,17 @@ def _common_size(sr: Tensor, hr: Tensor) -> tuple[Tensor, Tensor]:
     return sr[..., :h, :w], hr[..., :h, :w]
 
 
-def _search_shift(sr: Tensor, hr: Tensor, max_shift: int, crop_border: int, y_channel: bool) -> tuple[float, tuple[int, int]]:
+def _search_shift(
+    sr: Tensor, hr: Tensor, max_shift: int, crop_border: int, y_channel: bool
+) -> tuple[float, tuple[int, int]]:
     """Best (mse, shift) over |dy|, |dx| <= max_shift; ties go to the smallest shift."""
     if max_shift < 0:
         raise ValueError(f"max_shift must be >= 0, got {max_shift}")
     a, b = _to_levels(_single(sr), y_channel), _to_levels(_single(hr), y_channel)
     if min(a.shape[-2:]) - max_shift - 2 * crop_border <= 0:
-        raise ValueError(f"max_shift={max_shift} with crop_border={crop_border} is too large for {tuple(a.shape[-2:])}")
+        raise ValueError(
+            f"max_shift={max_shift} with crop_border={crop_border} is too large for {tuple(a.shape[-2:])}"
+        )
     span = range(-max_shift, max_shift + 1)
     shifts = sorted(((dy, dx) for dy in span for dx in span), key=lambda s: (abs(s[0]) + abs(s[1]), s))
     mses = []

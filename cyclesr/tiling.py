@@ -103,16 +103,23 @@ def upscale_tensor(
             out = _upscale_tiled(net, lr, scale, tile, max(tile_pad, 0), max(batch_tiles, 1), device, half)
     finally:
         net.train(was_training)
-    expected = (lr.shape[0], lr.shape[1], lr.shape[2] * scale, lr.shape[3] * scale)
-    if tuple(out.shape) != expected:
-        raise ValueError(f"network output {tuple(out.shape)} is not scale={scale} times the input ({expected})")
+    if tuple(out.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale):
+        shapes = f"{tuple(out.shape)} from input {tuple(lr.shape)}"
+        raise ValueError(f"network output {shapes} is not scale={scale} times larger")
     # Out of place for the untiled result: inference tensors would refuse the caller's in-place ops.
     out = out.clamp(0.0, 1.0) if out.is_inference() else out.clamp_(0.0, 1.0)
     return out[0] if single else out
 
 
 def _upscale_tiled(
-    net: nn.Module, lr: Tensor, scale: int, tile: int, pad: int, batch_tiles: int, device: torch.device, half: bool
+    net: nn.Module,
+    lr: Tensor,
+    scale: int,
+    tile: int,
+    pad: int,
+    batch_tiles: int,
+    device: torch.device,
+    half: bool,
 ) -> Tensor:
     n, c, h, w = lr.shape
     span_h, starts_h = _tile_spans(h, tile, pad)
@@ -125,7 +132,8 @@ def _upscale_tiled(
         batch = torch.cat([lr[:, :, y : y + span_h, x : x + span_w] for y, x in group])
         result = _run(net, batch, device, half)
         if result.shape[-2:] != (span_h * scale, span_w * scale):
-            raise ValueError(f"network output {tuple(result.shape)} is not scale={scale} times its input tile")
+            shape = tuple(result.shape)
+            raise ValueError(f"network output {shape} is not scale={scale} times its input tile")
         if out is None:
             out = torch.zeros(n, result.shape[1], h * scale, w * scale)
         for i, (y, x) in enumerate(group):

@@ -1,7 +1,6 @@
 import math
 import time
 
-import numpy as np
 import pytest
 import torch
 from skimage.metrics import structural_similarity

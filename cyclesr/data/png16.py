@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["encode_png", "needs_png16_reader", "read_png16"]
+__all__ = ["encode_png", "needs_png16_reader", "read_png16", "tile_rawmode"]
 
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (gray, gray+alpha, RGB, RGBA)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _raw_mode(im: Image.Image) -> str:
+def tile_rawmode(im: Image.Image) -> str:
+    """The raw (file) mode of an opened, unloaded Pillow image, e.g. "RGB;16B"; "" if unknown."""
     if not im.tile:
         return ""
     args = im.tile[0][3]
@@ -34,7 +35,7 @@ def _raw_mode(im: Image.Image) -> str:
 def needs_png16_reader(im: Image.Image) -> bool:
     """True for an opened, unloaded PNG whose 16-bit samples Pillow would truncate or reject
     (16-bit RGB, RGBA, gray+alpha; 16-bit gray alone Pillow reads fine as mode I;16)."""
-    return im.format == "PNG" and _raw_mode(im) in ("RGB;16B", "RGBA;16B", "LA;16B")
+    return im.format == "PNG" and tile_rawmode(im) in ("RGB;16B", "RGBA;16B", "LA;16B")
 
 
 def _decode_with_rawmode(path: str | Path, rawmode: str) -> np.ndarray:
@@ -53,7 +54,7 @@ def _with_rawmode(tile, rawmode: str):
 def read_png16(path: str | Path) -> np.ndarray:
     """Decode a PNG for which `needs_png16_reader` is true; returns (H, W, C) uint16, C = 2, 3 or 4."""
     with Image.open(path) as im:
-        rawmode = _raw_mode(im)
+        rawmode = tile_rawmode(im)
     if rawmode == "LA;16B":
         # Pillow opens these as RGBA but has no unpacker for them. Four 8-bit channels hold
         # exactly the four bytes of one gray+alpha pixel (same bytes per pixel, so the same

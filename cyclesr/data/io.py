@@ -1,0 +1,252 @@
+"""Reading and writing image files: the edge where uint8/uint16, gray, palette, CMYK and alpha
+images become the package's one convention (RGB float32 (3, H, W) in [0, 1]) and back.
+
+Formats that cannot hold what is asked are written with what they can hold: JPEG and BMP drop
+the alpha channel, and only PNG and TIFF keep 16 bits (other formats are written at 8 bits).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+from PIL import Image
+
+from cyclesr.data.png16 import encode_png, needs_png16_reader, read_png16
+
+__all__ = [
+    "IMAGE_EXTS", "ImageReadError", "LoadedImage", "list_images", "read_image", "load_rgb",
+    "write_image", "save_rgb", "to_uint8", "from_uint8",
+]
+
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
+            ".tiff": "TIFF", ".webp": "WEBP"}
+_ORIENTATION_TAG = 0x0112
+# What Pillow raises on broken files; `tifffile.TiffFileError` is a ValueError.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
+                  Image.DecompressionBombError)
+
+
+class ImageReadError(ValueError):
+    """An image file exists but cannot be decoded (corrupt, truncated, empty, unsupported)."""
+
+
+@dataclass
+class LoadedImage:
+    """A decoded image. `rgb` is (3, H, W) float32 in [0, 1] (gray is replicated to 3 channels,
+    `was_gray` remembers it); `alpha` is (1, H, W) float32 or None; `bit_depth` is the source's
+    bits per sample (8 or 16); `exif` has the orientation tag removed since it is applied."""
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor | None
+    bit_depth: int
+    was_gray: bool
+    fmt: str
+    exif: bytes | None = None
+    icc: bytes | None = None
+
+
+def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
+    """Image files under `root` (by extension, case-insensitive), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    candidates = root.rglob("*") if recursive else root.iterdir()
+    return sorted(p for p in candidates if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an (H, W, C) array, as ImageOps.exif_transpose does."""
+    ops = {
+        2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(ops[orientation](pixels)) if orientation in ops else pixels
+
+
+def _pil_pixels(im: Image.Image) -> tuple[np.ndarray, int, bool]:
+    """Loaded Pillow image -> (H, W, C) array with C in 1-4 (alpha last), max value, was_gray."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        gray = np.clip(np.asarray(im).astype(np.int64), 0, 65535).astype(np.uint16)
+        if "transparency" in im.info:
+            alpha = np.where(gray == im.info["transparency"], 0, 65535).astype(np.uint16)
+            return np.stack([gray, alpha], axis=-1), 65535, True
+        return gray[:, :, None], 65535, True
+    if mode in ("1", "L", "LA", "La") or (mode == "P" and im.palette.mode in ("L", "LA")):
+        target = "LA" if mode in ("LA", "La") or "transparency" in im.info else "L"
+    elif mode in ("RGBA", "RGBa", "PA") or "transparency" in im.info:
+        target = "RGBA"
+    else:  # RGB, P, CMYK, YCbCr, LAB, RGBX, ...
+        target = "RGB"
+    pixels = np.asarray(im if mode == target else im.convert(target))
+    return pixels.reshape(*pixels.shape[:2], -1), 255, target.startswith("L")
+
+
+def _tiff16(path: Path) -> tuple[np.ndarray, int, bytes | None] | None:
+    """16-bit TIFFs via tifffile (Pillow truncates 16-bit colour and rejects gray+alpha):
+    (H, W, C) uint16 array, EXIF orientation, ICC profile; None for other files."""
+    with open(path, "rb") as handle:
+        if handle.read(4) not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if page.dtype != np.uint16 or page.samplesperpixel > 4:
+                return None
+            pixels = page.asarray()
+            tags = page.tags
+            orientation = int(tags["Orientation"].value) if "Orientation" in tags else 1
+            icc = bytes(tags["InterColorProfile"].value) if "InterColorProfile" in tags else None
+            separate = pixels.ndim == 3 and page.axes.startswith("S")
+    except (ValueError, KeyError, NotImplementedError):  # e.g. a codec tifffile lacks: let Pillow try
+        return None
+    pixels = np.moveaxis(pixels, 0, -1) if separate else pixels
+    return pixels.reshape(*pixels.shape[:2], -1), orientation, icc
+
+
+def _metadata(im: Image.Image) -> tuple[int, bytes | None, bytes | None]:
+    """(EXIF orientation, EXIF bytes without the orientation tag, ICC profile) of an open image."""
+    if im.format == "PNG" and im.tile and "exif" not in im.info:
+        return 1, None, im.info.get("icc_profile")  # its getexif() would decode the image again
+    exif = im.getexif()
+    orientation = exif.get(_ORIENTATION_TAG, 1)
+    exif_bytes = None
+    if "exif" in im.info:  # TIFF tags also show up in getexif(); only keep real EXIF blocks
+        exif.pop(_ORIENTATION_TAG, None)
+        exif_bytes = exif.tobytes()
+    return orientation, exif_bytes, im.info.get("icc_profile")
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int, bool, str, bytes | None, bytes | None]:
+    tiff = _tiff16(path)
+    if tiff is not None:
+        pixels, orientation, icc = tiff
+        return _orient(pixels, orientation), 65535, pixels.shape[2] <= 2, "TIFF", None, icc
+    with Image.open(path) as im:
+        fmt = im.format or ""
+        if needs_png16_reader(im):
+            pixels, max_value = read_png16(path), 65535
+            was_gray = pixels.shape[2] <= 2
+        else:
+            im.load()  # full decode now, so truncated data fails here rather than later
+            pixels, max_value, was_gray = _pil_pixels(im)
+        orientation, exif, icc = _metadata(im)
+    return _orient(pixels, orientation), max_value, was_gray, fmt, exif, icc
+
+
+def read_image(path: str | Path) -> LoadedImage:
+    """Decode any supported image file; raises ImageReadError naming the file if it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        pixels, max_value, was_gray, fmt, exif, icc = _decode(path)
+    except ImageReadError as err:
+        raise ImageReadError(f"cannot read image {path}: {err}") from err
+    except _DECODE_ERRORS as err:
+        reason = "empty file (0 bytes)" if path.stat().st_size == 0 else f"{type(err).__name__}: {err}"
+        raise ImageReadError(f"cannot read image {path}: {reason}") from err
+    values = torch.from_numpy(pixels.astype(np.float32) / max_value).permute(2, 0, 1)
+    color, alpha = (values[:-1], values[-1:]) if values.shape[0] in (2, 4) else (values, None)
+    rgb = color.expand(3, -1, -1) if color.shape[0] == 1 else color
+    return LoadedImage(
+        rgb=rgb.contiguous(), alpha=None if alpha is None else alpha.contiguous(),
+        bit_depth=16 if max_value == 65535 else 8, was_gray=was_gray, fmt=fmt, exif=exif, icc=icc,
+    )
+
+
+def load_rgb(path: str | Path) -> torch.Tensor:
+    """(3, H, W) float32 RGB in [0, 1]; alpha is dropped."""
+    return read_image(path).rgb
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """Float [0, 1] -> uint8 [0, 255], clamped and rounded; same layout."""
+    return image.detach().clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def from_uint8(image: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """uint8 [0, 255] (tensor or array) -> float32 [0, 1]; same layout."""
+    return torch.as_tensor(image).to(torch.float32).div(255)
+
+
+def _to_pixels(rgb: torch.Tensor, alpha: torch.Tensor | None, bit_depth: int, gray: bool) -> np.ndarray:
+    """(3|1, H, W) float [0, 1] -> (H, W, C) uint8/uint16 array with C in 1-4."""
+    rgb = rgb.detach().float().cpu()
+    if rgb.dim() == 4 and rgb.shape[0] == 1:
+        rgb = rgb[0]
+    if rgb.dim() != 3 or rgb.shape[0] not in (1, 3):
+        raise ValueError(f"expected an image tensor (3, H, W) or (1, H, W), got {tuple(rgb.shape)}")
+    if gray and rgb.shape[0] == 3:  # ITU-R BT.601 luma, as Pillow's convert("L")
+        rgb = (rgb * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    elif not gray and rgb.shape[0] == 1:
+        rgb = rgb.expand(3, -1, -1)
+    channels = [rgb] if alpha is None else [rgb, alpha.detach().float().cpu().reshape(1, *rgb.shape[1:])]
+    values = torch.cat(channels).clamp(0, 1).permute(1, 2, 0).numpy()
+    max_value, dtype = (65535, np.uint16) if bit_depth == 16 else (255, np.uint8)
+    return np.rint(values * max_value).astype(dtype)
+
+
+def _write_pil(handle, pixels: np.ndarray, fmt: str, quality: int, exif, icc) -> None:
+    im = Image.fromarray(pixels if pixels.shape[2] > 1 else pixels[:, :, 0])
+    if fmt in ("JPEG", "BMP") and im.mode in ("LA", "RGBA"):
+        im = im.convert(im.mode[:-1])  # these formats cannot hold alpha: dropped
+    if fmt == "WEBP" and im.mode in ("L", "LA"):
+        im = im.convert("RGBA" if im.mode == "LA" else "RGB")
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt in ("JPEG", "PNG", "WEBP") and exif:
+        options["exif"] = exif
+    if fmt in ("JPEG", "PNG", "WEBP", "TIFF") and icc:
+        options["icc_profile"] = icc
+    im.save(handle, format=fmt, **options)
+
+
+def write_image(
+    path: str | Path, rgb: torch.Tensor, alpha: torch.Tensor | None = None, bit_depth: int = 8,
+    gray: bool = False, quality: int = 95, exif: bytes | None = None, icc: bytes | None = None,
+) -> Path:
+    """Write `rgb` ((3, H, W) float in [0, 1]) in the format named by the extension.
+
+    PNG and TIFF keep `bit_depth=16`; other formats are written at 8 bits. JPEG and BMP drop
+    `alpha`. `gray=True` writes one luma channel. The file appears atomically (temporary
+    file in the same folder, then rename); parent folders are created."""
+    path = Path(path)
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot write {path}: unknown extension; use one of {sorted(IMAGE_EXTS)}")
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    bit_depth = bit_depth if fmt in ("PNG", "TIFF") else 8
+    pixels = _to_pixels(rgb, alpha, bit_depth, gray)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temp, "xb") as handle:
+            if fmt == "PNG" and bit_depth == 16:
+                handle.write(encode_png(pixels, icc=icc, exif=exif))
+            elif fmt == "TIFF" and bit_depth == 16:
+                photometric = "minisblack" if pixels.shape[2] <= 2 else "rgb"
+                extra = ["unassalpha"] if pixels.shape[2] in (2, 4) else None
+                tifffile.imwrite(handle, pixels if pixels.shape[2] > 1 else pixels[:, :, 0], photometric=photometric, extrasamples=extra,
+                                 planarconfig="contig", compression="zlib", iccprofile=icc)
+            else:
+                _write_pil(handle, pixels, fmt, quality, exif, icc)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def save_rgb(image: torch.Tensor, path: str | Path) -> Path:
+    """Write an RGB image at 8 bits in the format named by the extension (see `write_image`)."""
+    return write_image(path, image)

@@ -1,0 +1,44 @@
+"""Optimizers and step settings for a config; shared by the trainer and the step benchmark."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from cyclesr.config import Config
+from cyclesr.engine.steps import StepOptim, StepSettings
+from cyclesr.model import CycleSRModel
+
+__all__ = ["make_optimizers", "make_settings"]
+
+
+def make_optimizers(model: CycleSRModel, cfg: Config, device: torch.device) -> StepOptim:
+    """Adam (betas from the config): G and F share one; D_X, D_Y and SR one each."""
+    m = cfg.model
+    kw: dict = dict(betas=(m.beta1, m.beta2))
+    kw["fused" if device.type == "cuda" else "foreach"] = True
+    adam = torch.optim.Adam
+    gen_params = list(model.G.parameters()) + list(model.F.parameters())
+    scaler = None
+    if cfg.trainer.amp == "fp16" and device.type == "cuda":
+        scaler = torch.amp.GradScaler("cuda")
+    return StepOptim(gen=adam(gen_params, lr=m.cyc_lr, **kw),
+                     d_x=adam(model.D_X.parameters(), lr=m.cyc_lr, **kw),
+                     d_y=adam(model.D_Y.parameters(), lr=m.cyc_lr, **kw),
+                     sr=adam(model.SR.parameters(), lr=m.SR_lr, **kw), scaler=scaler)
+
+
+def make_settings(cfg: Config, device: torch.device) -> StepSettings:
+    """Loss weights, clipping, AMP and which calls may be batched exactly."""
+    gan, m, t = cfg.model.cyclegan, cfg.model, cfg.trainer
+    # batching two inputs in one call is exact only with per-sample normalisation
+    exact = gan.norm in ("instance", "none")
+    autocast = contextlib.nullcontext
+    if t.amp != "off" and device.type == "cuda":
+        dtype = torch.bfloat16 if t.amp == "bf16" else torch.float16
+        autocast = lambda: torch.autocast("cuda", dtype=dtype)  # noqa: E731
+    return StepSettings(lambda_cycle=gan.lambda_cycle, lambda_identity=gan.lambda_identity,
+                        SR_lam=m.SR_lam, cycleSR_lam=m.cycleSR_lam, grad_clip=m.grad_clip,
+                        batch_generators=exact and gan.generator == "ResnetGenerator",
+                        batch_discriminators=exact and gan.discriminator == "NLayerDiscriminator",
+                        autocast=autocast)

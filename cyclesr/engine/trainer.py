@@ -1,0 +1,336 @@
+"""The training engine: places and wraps the networks, runs the staged schedule, validates,
+logs and checkpoints. ``train(cfg, ...)`` is what ``cyclesr train`` calls."""
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from cyclesr.config import Config, dump_config
+from cyclesr.data.datasets import UnpairedDataset
+from cyclesr.data.loader import EpochSampler, make_loader
+from cyclesr.engine import dist
+from cyclesr.engine.buffer import ImageBuffer
+from cyclesr.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from cyclesr.engine.ema import EMA
+from cyclesr.engine.log import RunLogger, panel
+from cyclesr.engine.setup import make_optimizers, make_settings
+from cyclesr.engine.schedule import JOINT, learning_rates, phase_at
+from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
+from cyclesr.evaluate import evaluate_sr
+from cyclesr.model import build_model
+from cyclesr.validate import validate_paths
+
+__all__ = ["Trainer", "TrainingStopped", "train", "resolve_device"]
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped early (too many non-finite losses); the last good checkpoint is kept."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device '{name}' requested but CUDA is not available; use --device cpu")
+    return torch.device(name)
+
+
+@dataclass
+class RunPaths:
+    root: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def latest(self) -> Path:
+        return self.checkpoints / "latest.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    def epoch_file(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: str | Path, device: Optional[str] = None,
+                 resume: Optional[str | Path] = None, progress: bool = True):
+        self.cfg = cfg
+        self.paths = RunPaths(Path(run_dir))
+        self.ctx = dist.init_from_env(device)
+        t = cfg.trainer
+        self.device = self.ctx.device if self.ctx.world > 1 else resolve_device(device or t.device)
+        self.progress = progress and self.ctx.is_main
+        validate_paths(cfg)
+        torch.manual_seed(t.seed + self.ctx.rank)
+        model = build_model(cfg).to(self.device)
+        if t.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.nets = self._wrap(model)
+        self.optim = make_optimizers(model, cfg, self.device)
+        gan = cfg.model.cyclegan
+        self.buffers = (ImageBuffer(gan.buffer_size, seed=t.seed * 2 + 1 + 1000 * self.ctx.rank),
+                        ImageBuffer(gan.buffer_size, seed=t.seed * 2 + 2 + 1000 * self.ctx.rank))
+        self.ema = EMA(model.SR, cfg.model.ema_decay) if cfg.model.ema_decay > 0 else None
+        self.settings = make_settings(cfg, self.device)
+        self.dataset, self.sampler, self.loader = self._data()
+        self.epoch, self.iter_in_epoch, self.global_step = 1, 0, 0
+        self.best = {"psnr_y": -math.inf, "epoch": 0}
+        self.bad_steps = 0
+        self._stop_signal: Optional[int] = None
+        if resume:
+            self._load(resume)
+        self.log = RunLogger(self.paths.root, enabled=self.ctx.is_main)
+        if self.ctx.is_main:
+            self.paths.checkpoints.mkdir(parents=True, exist_ok=True)
+            (self.paths.root / "config.yml").write_text(dump_config(cfg))
+
+    # ------------------------------------------------------------ construction
+    def _wrap(self, model) -> StepNets:
+        nets = {k: getattr(model, k) for k in ("G", "F", "D_X", "D_Y", "SR")}
+        if self.cfg.trainer.compile:
+            nets = {k: torch.compile(v) for k, v in nets.items()}
+        if self.ctx.world > 1:
+            nets = {k: dist.wrap_ddp(v, self.device) for k, v in nets.items()}
+        return StepNets(**nets)
+
+    def _data(self):
+        tr, t = self.cfg.dataset.train, self.cfg.trainer
+        probe = UnpairedDataset(tr.HR_dir, tr.LR_dir, tr.crop_size, self.cfg.upscale,
+                                augment=tr.augment, cache=False, seed=t.seed)
+        per_step = tr.batch_size * self.ctx.world
+        if tr.iters_per_epoch:
+            samples = tr.iters_per_epoch * per_step
+        else:
+            samples = max(len(probe), per_step) // per_step * per_step
+        dataset = UnpairedDataset(tr.HR_dir, tr.LR_dir, tr.crop_size, self.cfg.upscale,
+                                  augment=tr.augment, cache=tr.cache, length=samples, seed=t.seed)
+        sampler = EpochSampler(samples, tr.batch_size, shuffle=tr.shuffle, seed=t.seed,
+                               rank=self.ctx.rank, world=self.ctx.world)
+        loader = make_loader(dataset, sampler, tr.num_workers, pin_memory=self.device.type == "cuda")
+        return dataset, sampler, loader
+
+    # ------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {
+            "config": self.cfg.to_dict(),
+            "nets": {k: getattr(self.model, k).state_dict() for k in ("G", "F", "D_X", "D_Y", "SR")},
+            "sr_ema": self.ema.state_dict() if self.ema else None,
+            "optim": {k: getattr(self.optim, k).state_dict() for k in ("gen", "d_x", "d_y", "sr")},
+            "scaler": self.optim.scaler.state_dict() if self.optim.scaler else None,
+            "buffers": [b.state_dict() for b in self.buffers],
+            "epoch": self.epoch, "iter_in_epoch": self.iter_in_epoch,
+            "global_step": self.global_step, "best": dict(self.best), "rng": capture_rng(),
+            "world": self.ctx.world,
+        }
+
+    def _load(self, path: str | Path) -> None:
+        state = load_checkpoint(path, map_location=self.device)
+        for k, sd in state["nets"].items():
+            getattr(self.model, k).load_state_dict(sd)
+        if self.ema and state.get("sr_ema"):
+            self.ema.load_state_dict(state["sr_ema"])
+        for k, sd in state["optim"].items():
+            getattr(self.optim, k).load_state_dict(sd)
+        if self.optim.scaler and state.get("scaler"):
+            self.optim.scaler.load_state_dict(state["scaler"])
+        for buf, sd in zip(self.buffers, state["buffers"]):
+            buf.load_state_dict(sd, device=self.device)
+        self.epoch, self.iter_in_epoch = state["epoch"], state["iter_in_epoch"]
+        self.global_step, self.best = state["global_step"], dict(state["best"])
+        if state.get("world", 1) == self.ctx.world:
+            restore_rng(state["rng"])
+        self.resumed_from = str(path)
+
+    def save(self, extra_epoch_file: bool = False, best: bool = False, epoch: int = 0) -> None:
+        if not self.ctx.is_main:
+            return
+        state = self.state_dict()
+        save_checkpoint(state, self.paths.latest)
+        if extra_epoch_file:
+            save_checkpoint(state, self.paths.epoch_file(epoch))
+            self._prune()
+        if best:
+            save_checkpoint(state, self.paths.best)
+
+    def _prune(self) -> None:
+        keep = self.cfg.trainer.keep_checkpoints
+        files = sorted(self.paths.checkpoints.glob("epoch_*.pt"))
+        for old in files[:max(0, len(files) - keep)]:
+            old.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ loop
+    def _set_lrs(self, epoch: int) -> dict:
+        m = self.cfg.model
+        lrs = learning_rates(epoch, self.cfg.trainer, m.cyc_lr, m.SR_lr)
+        for opt in (self.optim.gen, self.optim.d_x, self.optim.d_y):
+            for g in opt.param_groups:
+                g["lr"] = lrs["transfer"]
+        for g in self.optim.sr.param_groups:
+            g["lr"] = lrs["sr"]
+        return lrs
+
+    def _to_device(self, batch: dict) -> dict:
+        fmt = torch.channels_last if self.cfg.trainer.channels_last else torch.contiguous_format
+        return {k: v.to(self.device, non_blocking=True, memory_format=fmt) for k, v in batch.items()
+                if torch.is_tensor(v)}
+
+    def _run_epoch(self, epoch: int) -> None:
+        phase = phase_at(epoch, self.cfg.trainer)
+        lrs = self._set_lrs(epoch)
+        self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, skip_batches=self.iter_in_epoch)
+        for net in (self.model.G, self.model.F, self.model.D_X, self.model.D_Y, self.model.SR):
+            net.train()
+        total = len(self.sampler) // self.sampler.batch_size + self.iter_in_epoch
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, initial=self.iter_in_epoch, unit="it", leave=False,
+                       desc=f"epoch {epoch}/{self.cfg.total_epochs} {phase.name}", dynamic_ncols=True)
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        for batch in self.loader:
+            batch = self._to_device(batch)
+            if phase.name == "pretrain":
+                out = pretrain_step(self.nets, self.optim, batch, self.settings)
+            else:
+                out = transfer_step(self.nets, self.optim, batch, self.settings, self.buffers,
+                                    joint=phase.name == JOINT)
+            if self.optim.scaler is not None:
+                self.optim.scaler.update()
+            self._count_bad(out["ok"])
+            if self.ema and phase.train_sr and out["ok"]:
+                self.ema.update(self.model.SR)
+            self.iter_in_epoch += 1
+            self.global_step += 1
+            for k, v in out["losses"].items():
+                sums[k] = sums.get(k, 0) + v
+            count += 1
+            if self.global_step % self.cfg.trainer.print_freq == 0:
+                self._log_losses(sums, count, lrs, epoch, bar)
+                sums, count = {}, 0
+            freq = self.cfg.trainer.sample_freq
+            if self.ctx.is_main and freq and self.global_step % freq == 0:
+                self.log.image(f"train/{phase.name}", panel(out["images"]), self.global_step)
+            if bar is not None:
+                bar.update(1)
+            if self._stop_signal is not None:
+                break
+        if bar is not None:
+            bar.close()
+        if count:
+            self._log_losses(sums, count, lrs, epoch, None)
+        if self.ctx.is_main and not self.cfg.trainer.sample_freq and self._stop_signal is None:
+            self.log.image(f"train/{phase.name}", panel(out["images"]), self.global_step,
+                           save_to=self.paths.root / "samples" / f"epoch_{epoch:04d}_{phase.name}.png")
+
+    def _count_bad(self, ok: bool) -> None:
+        self.bad_steps = 0 if ok else self.bad_steps + 1
+        if not ok:
+            print(f"warning: non-finite loss at step {self.global_step + 1}; update skipped "
+                  f"({self.bad_steps}/{self.cfg.trainer.max_bad_steps})", file=sys.stderr)
+        if self.bad_steps >= self.cfg.trainer.max_bad_steps > 0:
+            raise TrainingStopped(
+                f"{self.bad_steps} consecutive non-finite losses; training stopped. The last good "
+                f"checkpoint is {self.paths.latest}. Lower model.cyc_lr / model.SR_lr or "
+                "model.grad_clip, or check the data, then resume with --resume")
+
+    def _log_losses(self, sums, count, lrs, epoch, bar) -> None:
+        values = {k: float(v) / count for k, v in sums.items()}
+        values.update({f"lr_{k}": v for k, v in lrs.items()})
+        self.log.scalars("train", values, self.global_step, epoch)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if not k.startswith("lr_")})
+
+    def validate(self, epoch: int) -> Optional[dict]:
+        te = self.cfg.dataset.test
+        if not te.LR_dir or not self.ctx.is_main:
+            return None
+        net = self.ema.net if self.ema else self.model.SR
+        shift = te.val_ps_offset if te.val_ps_offset is not None else self.cfg.trainer.val_ps_offset
+        result = evaluate_sr(net, te.LR_dir, te.HR_dir, self.cfg.upscale, shift_search=shift,
+                             device=self.device, max_images=te.max_images,
+                             out_dir=self.paths.root / "val" / f"epoch_{epoch:04d}")
+        mean = result["mean"]
+        values = {f"{k}_{m}": v for k in ("cyclesr", "bicubic") for m, v in mean[k].items()}
+        if values:
+            self.log.scalars("val", values, self.global_step, epoch)
+        return result
+
+    def _handle_signal(self, signum, frame) -> None:
+        if self._stop_signal is not None:  # second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+        print(f"\n{signal.Signals(signum).name} received: finishing this step and saving a "
+              "checkpoint (press Ctrl-C again to quit without saving)", file=sys.stderr)
+
+    def fit(self, until_epoch: Optional[int] = None) -> dict:
+        """Train to the end of the schedule (or to ``until_epoch``); returns a summary."""
+        last = self.cfg.total_epochs if until_epoch is None else min(until_epoch, self.cfg.total_epochs)
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        if self.ctx.is_main and _main_thread():
+            for s in old:
+                signal.signal(s, self._handle_signal)
+        start = time.time()
+        try:
+            while self.epoch <= last:
+                self._run_epoch(self.epoch)
+                if self._stop_signal is not None:
+                    self.save()
+                    return self._summary(start, interrupted=True)
+                self.iter_in_epoch = 0
+                self.epoch += 1  # a checkpoint records the next epoch to run
+                self._end_of_epoch(self.epoch - 1, last)
+        finally:
+            if self.ctx.is_main and _main_thread():
+                for s, h in old.items():
+                    signal.signal(s, h)
+            self.log.close()
+        return self._summary(start, interrupted=False)
+
+    def _end_of_epoch(self, epoch: int, last: int) -> None:
+        t = self.cfg.trainer
+        is_eval = epoch % t.eval_epoch == 0 or epoch == last
+        best = False
+        if is_eval:
+            result = self.validate(epoch)
+            score = result["mean"]["cyclesr"].get("psnr_y") if result else None
+            if score is not None and score > self.best["psnr_y"] and phase_at(epoch, t).train_sr:
+                self.best = {"psnr_y": score, "epoch": epoch}
+                best = True
+        self.save(extra_epoch_file=is_eval, best=best, epoch=epoch)
+        dist.barrier(self.ctx)
+
+    def _summary(self, start: float, interrupted: bool) -> dict:
+        return {"run_dir": str(self.paths.root), "epoch": self.epoch,
+                "global_step": self.global_step, "best": self.best, "interrupted": interrupted,
+                "seconds": time.time() - start, "latest": str(self.paths.latest),
+                "best_checkpoint": str(self.paths.best) if self.paths.best.exists() else None}
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def train(cfg: Config, run_dir: str | Path, device: Optional[str] = None,
+          resume: Optional[str | Path] = None, until_epoch: Optional[int] = None,
+          progress: bool = True) -> dict:
+    """Train CycleSR as ``cfg`` says, writing everything under ``run_dir``."""
+    trainer = Trainer(cfg, run_dir, device=device, resume=resume, progress=progress)
+    try:
+        return trainer.fit(until_epoch=until_epoch)
+    finally:
+        dist.cleanup(trainer.ctx)

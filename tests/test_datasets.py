@@ -1,0 +1,160 @@
+"""The unpaired training set and the paired evaluation set."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from cyclesr.data.datasets import PairedDataset, UnpairedDataset
+from cyclesr.data.degrade import bicubic_downscale
+from cyclesr.data.io import load_rgb, write_image
+from cyclesr.data.png16 import encode_png
+
+CROP, SCALE = 8, 4
+
+
+def _save(path, h, w, seed=0, mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    Image.fromarray(pixels).convert(mode).save(path)
+    return path
+
+
+@pytest.fixture
+def folders(tmp_path):
+    hr, lr = tmp_path / "hr", tmp_path / "lr"
+    _save(hr / "a.png", 70, 90, seed=1)
+    _save(hr / "sub" / "b.jpg", 40, 33, seed=2)
+    _save(hr / "gray.png", 36, 36, seed=3, mode="L")
+    _save(lr / "x.png", 20, 30, seed=4)
+    _save(lr / "y.png", 12, 9, seed=5, mode="RGBA")
+    (hr / "notes.txt").write_text("ignored")
+    (lr / "labels.csv").write_text("ignored")
+    return hr, lr
+
+
+def test_items_have_the_right_shapes(folders):
+    data = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE)
+    assert len(data) == 3
+    for index in range(len(data)):
+        item = data[index]
+        assert item["hr"].shape == (3, CROP * SCALE, CROP * SCALE)
+        assert item["clean_lr"].shape == item["real_lr"].shape == (3, CROP, CROP)
+        for value in item.values():
+            assert value.dtype == torch.float32 and 0 <= value.min() and value.max() <= 1
+        assert torch.allclose(item["clean_lr"], bicubic_downscale(item["hr"], SCALE))
+    assert len(UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, length=50)) == 50
+
+
+def test_hr_crop_comes_from_the_full_size_image(folders):
+    hr_dir, lr_dir = folders
+    data = UnpairedDataset(hr_dir, lr_dir, crop_size=CROP, scale=SCALE, augment=False)
+    source = load_rgb(hr_dir / "a.png")  # first HR image: item 0
+    tops_lefts = set()
+    for epoch in range(4):
+        data.set_epoch(epoch)
+        crop = data[0]["hr"]
+        windows = source.unfold(1, 32, 1).unfold(2, 32, 1)  # (3, nh, nw, 32, 32)
+        match = (windows - crop[:, None, None]).abs().amax(dim=(0, 3, 4)) == 0
+        assert match.any()
+        tops_lefts.add(tuple(match.nonzero()[0].tolist()))
+    assert len(tops_lefts) > 1  # crops move around the image between epochs
+
+
+def test_too_small_images_are_skipped_with_one_warning(folders):
+    hr_dir, lr_dir = folders
+    _save(hr_dir / "tiny_hr.png", 20, 50)
+    _save(lr_dir / "tiny_lr.png", 5, 5)
+    (hr_dir / "broken_hr.png").write_bytes(b"")
+    with pytest.warns(UserWarning) as record:
+        data = UnpairedDataset(hr_dir, lr_dir, crop_size=CROP, scale=SCALE)
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert "tiny_hr.png" in message and "tiny_lr.png" in message and "broken_hr.png" in message
+    assert len(data) == 3 and all(p.name.startswith(("a", "b", "gray")) for p in data.hr_paths)
+
+
+def test_folder_without_usable_images_is_an_error(tmp_path, folders):
+    hr_dir, lr_dir = folders
+    small = tmp_path / "small"
+    _save(small / "s.png", 16, 16)
+    with pytest.raises(ValueError, match=r"small.*32x32"):
+        UnpairedDataset(small, lr_dir, crop_size=CROP, scale=SCALE)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no images found"):
+        UnpairedDataset(hr_dir, empty, crop_size=CROP, scale=SCALE)
+
+
+def test_gray_and_rgba_inputs_give_three_channels(tmp_path):
+    _save(tmp_path / "hr" / "g.png", 40, 40, mode="L")
+    _save(tmp_path / "lr" / "r.png", 10, 10, mode="RGBA")
+    item = UnpairedDataset(tmp_path / "hr", tmp_path / "lr", crop_size=CROP, scale=SCALE)[0]
+    assert item["hr"].shape[0] == item["real_lr"].shape[0] == 3
+    assert torch.equal(item["hr"][0], item["hr"][2])
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in ("hr", "clean_lr", "real_lr"))
+
+
+def test_sampling_is_reproducible(folders):
+    first = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, seed=3)
+    second = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, seed=3, cache=True)
+    other = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, seed=4)
+    assert all(_same(first[i], second[i]) for i in range(3))
+    assert all(_same(first[i], second[i]) for i in range(3))  # now from the uint8 cache
+    assert not all(_same(first[i], other[i]) for i in range(3))
+    first.set_epoch(2)
+    assert _same(first[1], second[(2, 1)])  # (epoch, index) pairs equal set_epoch
+    assert not _same(first[1], second[1])
+
+
+def test_worker_processes_give_the_same_samples(folders):
+    data = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, length=6)
+    direct = torch.stack([data[i]["real_lr"] for i in range(6)])
+    loader = DataLoader(data, batch_size=3, num_workers=2)
+    assert torch.equal(torch.cat([batch["real_lr"] for batch in loader]), direct)
+
+
+def test_decode_failure_after_construction_is_replaced_and_warned_once(tmp_path, folders):
+    hr_dir, lr_dir = folders
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data_bytes = encode_png(pixels)
+    (hr_dir / "0_truncated.png").write_bytes(data_bytes[: len(data_bytes) // 2])  # header intact
+    data = UnpairedDataset(hr_dir, lr_dir, crop_size=CROP, scale=SCALE)
+    assert data.hr_paths[0].name == "0_truncated.png"
+    with pytest.warns(UserWarning, match="0_truncated.png"):
+        item = data[0]
+    assert item["hr"].shape == (3, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.set_epoch(1)
+        data[0]  # the same broken file: no second warning
+
+
+def test_paired_dataset_matches_by_stem(tmp_path):
+    lr_dir, hr_dir = tmp_path / "lr", tmp_path / "hr"
+    _save(lr_dir / "img_001.png", 8, 8)
+    _save(lr_dir / "sub" / "img_002.jpg", 8, 8)
+    _save(lr_dir / "0801x4.png", 8, 8)
+    _save(hr_dir / "img_001.jpg", 32, 32)
+    _save(hr_dir / "sub" / "img_002.png", 32, 32)
+    _save(hr_dir / "0801.png", 32, 32)
+    data = PairedDataset(lr_dir, hr_dir)
+    assert [data[i]["name"] for i in range(len(data))] == ["0801x4", "img_001", "sub/img_002"]
+    item = data[2]
+    assert item["lr"].shape == (3, 8, 8) and item["hr"].shape == (3, 32, 32)
+    assert "hr" not in PairedDataset(lr_dir)[0]
+
+    _save(lr_dir / "lonely.png", 8, 8)
+    with pytest.raises(ValueError, match="lonely"):
+        PairedDataset(lr_dir, hr_dir)
+
+
+def test_paired_dataset_reads_16bit_and_alpha(tmp_path):
+    write_image(tmp_path / "lr" / "a.png", torch.rand(3, 6, 5), alpha=torch.rand(1, 6, 5), bit_depth=16)
+    assert PairedDataset(tmp_path / "lr")[0]["lr"].shape == (3, 6, 5)
