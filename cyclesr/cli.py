@@ -153,7 +153,7 @@ def _print_train_summary(s: dict) -> None:
     print(f"  checkpoints:  {s['latest']}" + (f", {s['best_checkpoint']}" if s["best_checkpoint"] else ""))
     if s.get("model_dir"):
         print(f"  model:        {s['model_dir']}  (safetensors + model.json)")
-    ck = s["best_checkpoint"] or s["latest"]
+    ck = s.get("model_dir") or s["best_checkpoint"] or s["latest"]
     if s["interrupted"]:
         print(f"next: resume with  cyclesr train --config {s['run_dir']}/config.yml "
               f"--output-dir {s['run_dir']} --resume")

@@ -92,7 +92,12 @@ def test_folder_without_usable_images_is_an_error(tmp_path, folders):
 def test_gray_and_rgba_inputs_give_three_channels(tmp_path):
     _save(tmp_path / "hr" / "g.png", 40, 40, mode="L")
     _save(tmp_path / "lr" / "r.png", 10, 10, mode="RGBA")
-    item = UnpairedDataset(tmp_path / "hr", tmp_path / "lr", crop_size=CROP, scale=SCALE)[0]
+    write_image(tmp_path / "lr" / "t.tif", torch.rand(3, 9, 9), torch.rand(1, 9, 9), bit_depth=16, gray=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the 16-bit gray+alpha TIFF (Pillow can't open it) is usable
+        data = UnpairedDataset(tmp_path / "hr", tmp_path / "lr", crop_size=CROP, scale=SCALE)
+    assert len(data.lr_paths) == 2
+    item = data[0]
     assert item["hr"].shape[0] == item["real_lr"].shape[0] == 3
     assert torch.equal(item["hr"][0], item["hr"][2])
 

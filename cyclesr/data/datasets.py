@@ -33,9 +33,12 @@ def _usable_images(folder: Path, min_size: int, what: str) -> tuple[list[Path], 
         try:
             with Image.open(path) as im:
                 width, height = im.size
-        except _PROBE_ERRORS as err:
-            skipped.append(f"{path} (unreadable: {err})")
-            continue
+        except _PROBE_ERRORS:
+            try:  # a few valid files (16-bit gray+alpha TIFF) only our own reader can open
+                height, width = load_rgb(path).shape[-2:]
+            except (ImageReadError, OSError) as err:
+                skipped.append(f"{path} (unreadable: {err})")
+                continue
         if min(width, height) < min_size:
             skipped.append(f"{path} ({width}x{height}, smaller than the {min_size}x{min_size} crop)")
         else:
@@ -111,9 +114,10 @@ class UnpairedDataset(Dataset):
             reason = str(err)
         else:
             if min(image.shape[-2:]) >= min_size:
-                if self.cache:
-                    self._images[path] = to_uint8(image)
-                return image
+                if not self.cache:
+                    return image
+                self._images[path] = to_uint8(image)  # also on first use, so every epoch agrees
+                return from_uint8(self._images[path])
             reason = f"{path}: {image.shape[-1]}x{image.shape[-2]} is smaller than the {min_size}px crop"
         if path not in self._broken:
             self._broken.add(path)

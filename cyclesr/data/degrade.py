@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from cyclesr.data.io import list_images, read_image, write_image
+from cyclesr.data.io import ImageReadError, list_images, read_image, write_image
 from cyclesr.data.recipe import parse_steps
 from cyclesr.data.resize import RESIZE_MODES, bicubic_downscale, resize
 from cyclesr.data.steps import STEPS, Down, Resize, Step, make_step
@@ -124,6 +125,10 @@ def _image_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, digest])
 
 
+def _lr_name(relative: Path) -> Path:
+    return relative if relative.suffix.lower() in _LOSSLESS_EXTS else relative.with_suffix(".png")
+
+
 def synthesize_folder(
     hr_dir: str | Path, out_dir: str | Path, recipe: "str | list | dict | Recipe",
     scale: int | None = None, seed: int = 0, paired_hr_out: str | Path | None = None,
@@ -132,27 +137,30 @@ def synthesize_folder(
     """Degrade every image under `hr_dir` (recursively) into `out_dir`, keeping relative names.
 
     Lossless files keep their extension; JPEG/WebP inputs are written as PNG so that no
-    second, unrecorded compression is added. 16-bit inputs stay 16-bit, alpha is resized
-    along. `scale` overrides the recipe's total scale. With `paired_hr_out` the HR images,
-    cropped to a multiple of the scale, are written there under the same names. Returns
-    the LR paths written; `progress` is called with each one."""
+    second, unrecorded compression is added. 16-bit inputs stay 16-bit and alpha is resized
+    along. Each image's randomness comes from (seed, relative name), so results do not
+    depend on which other files are present. `scale` overrides the recipe's total scale.
+    With `paired_hr_out`, the HR images cropped to a multiple of the scale are written there
+    under the same names. Unreadable or too-small files are skipped with a warning.
+    Returns the LR paths written; `progress` is called with each one."""
     recipe = Recipe.parse(recipe)
     recipe = recipe.with_scale(scale) if scale else recipe
     hr_dir, out_dir = Path(hr_dir), Path(out_dir)
     written = []
     for path in list_images(hr_dir):
-        relative = path.relative_to(hr_dir)
-        if relative.suffix.lower() not in _LOSSLESS_EXTS:
-            relative = relative.with_suffix(".png")
-        image = read_image(path)
+        relative = _lr_name(path.relative_to(hr_dir))
+        try:
+            image = read_image(path)
+        except ImageReadError as err:
+            warnings.warn(f"skipping {err}", stacklevel=2)
+            continue
+        if min(image.rgb.shape[-2:]) < recipe.scale:
+            warnings.warn(f"skipping {path}: smaller than the scale {recipe.scale}", stacklevel=2)
+            continue
         hr = recipe.crop_to_scale(image.rgb)
         lr, _ = recipe.apply(hr, _image_rng(seed, relative.as_posix()))
-        alpha = image.alpha
-        if alpha is not None:
-            alpha = recipe.crop_to_scale(alpha)
-            lr_alpha = resize(alpha, tuple(lr.shape[-2:]), "bicubic")
-        else:
-            lr_alpha = None
+        alpha = None if image.alpha is None else recipe.crop_to_scale(image.alpha)
+        lr_alpha = None if alpha is None else resize(alpha, tuple(lr.shape[-2:]), "bicubic")
         write_image(out_dir / relative, lr, lr_alpha, bit_depth=image.bit_depth, icc=image.icc)
         if paired_hr_out is not None:
             write_image(Path(paired_hr_out) / relative, hr, alpha, bit_depth=image.bit_depth, icc=image.icc)

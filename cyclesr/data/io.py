@@ -84,7 +84,8 @@ def _pil_pixels(im: Image.Image) -> tuple[np.ndarray, int, bool]:
         return gray[:, :, None], 65535, True
     if mode in ("1", "L", "LA", "La") or (mode == "P" and im.palette.mode in ("L", "LA")):
         target = "LA" if mode in ("LA", "La") or "transparency" in im.info else "L"
-    elif mode in ("RGBA", "RGBa", "PA") or "transparency" in im.info:
+    elif mode in ("RGBA", "RGBa", "PA") or "transparency" in im.info or (
+            mode == "P" and im.palette.mode == "RGBA"):
         target = "RGBA"
     else:  # RGB, P, CMYK, YCbCr, LAB, RGBX, ...
         target = "RGB"
@@ -101,7 +102,8 @@ def _tiff16(path: Path) -> tuple[np.ndarray, int, bytes | None] | None:
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            if page.dtype != np.uint16 or page.samplesperpixel > 4:
+            photometric = getattr(page.photometric, "name", "")
+            if page.dtype != np.uint16 or page.samplesperpixel > 4 or photometric not in ("MINISBLACK", "RGB"):
                 return None
             pixels = page.asarray()
             tags = page.tags
@@ -211,6 +213,16 @@ def _write_pil(handle, pixels: np.ndarray, fmt: str, quality: int, exif, icc) ->
     im.save(handle, format=fmt, **options)
 
 
+def _write_tiff16(handle, pixels: np.ndarray, icc: bytes | None) -> None:
+    channels = pixels.shape[2]
+    tifffile.imwrite(
+        handle, pixels if channels > 1 else pixels[:, :, 0],
+        photometric="minisblack" if channels <= 2 else "rgb",
+        extrasamples=["unassalpha"] if channels in (2, 4) else None,
+        planarconfig="contig" if channels > 1 else None, compression="zlib", iccprofile=icc,
+    )
+
+
 def write_image(
     path: str | Path, rgb: torch.Tensor, alpha: torch.Tensor | None = None, bit_depth: int = 8,
     gray: bool = False, quality: int = 95, exif: bytes | None = None, icc: bytes | None = None,
@@ -235,10 +247,7 @@ def write_image(
             if fmt == "PNG" and bit_depth == 16:
                 handle.write(encode_png(pixels, icc=icc, exif=exif))
             elif fmt == "TIFF" and bit_depth == 16:
-                photometric = "minisblack" if pixels.shape[2] <= 2 else "rgb"
-                extra = ["unassalpha"] if pixels.shape[2] in (2, 4) else None
-                tifffile.imwrite(handle, pixels if pixels.shape[2] > 1 else pixels[:, :, 0], photometric=photometric, extrasamples=extra,
-                                 planarconfig="contig", compression="zlib", iccprofile=icc)
+                _write_tiff16(handle, pixels, icc)
             else:
                 _write_pil(handle, pixels, fmt, quality, exif, icc)
         os.replace(temp, path)

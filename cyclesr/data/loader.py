@@ -9,8 +9,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 __all__ = ["EpochSampler", "make_loader"]
 
 
-class EpochSampler(Sampler[int]):
-    """Yields this rank's share of ``num_samples`` sample ids for one epoch.
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yields ``(epoch, sample id)`` for this rank's share of ``num_samples`` ids in one epoch
+    (the epoch travels with the index, so persistent workers need no ``set_epoch``).
 
     The order depends only on (seed, epoch), so a resumed run sees the same batches; each rank
     takes every ``world``-th id (like DistributedSampler). ``skip_batches`` starts the epoch
@@ -31,14 +32,14 @@ class EpochSampler(Sampler[int]):
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         self.epoch, self.skip_batches = epoch, skip_batches
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             order = torch.randperm(self.num_samples, generator=g)
         else:
             order = torch.arange(self.num_samples)
         mine = order[self.rank::self.world][:self.per_rank]
-        return iter(mine[self.skip_batches * self.batch_size:].tolist())
+        return ((self.epoch, i) for i in mine[self.skip_batches * self.batch_size:].tolist())
 
     def __len__(self) -> int:
         return self.per_rank - self.skip_batches * self.batch_size

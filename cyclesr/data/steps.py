@@ -241,7 +241,7 @@ class Jpeg(Step):
             buffer, format="JPEG", quality=params["quality"])
         decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
         decoded = decoded.reshape(*decoded.shape[:2], -1)
-        return torch.from_numpy(decoded.copy()).permute(2, 0, 1).to(image).div(255)
+        return torch.from_numpy(decoded.copy()).permute(2, 0, 1).contiguous().to(image).div(255)
 
 
 class Sharpen(Step):

@@ -2,6 +2,7 @@
 logs and checkpoints. ``train(cfg, ...)`` is what ``cyclesr train`` calls."""
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import sys
@@ -13,7 +14,7 @@ from typing import Optional
 import torch
 
 from cyclesr.config import Config, dump_config
-from cyclesr.data.datasets import UnpairedDataset
+from cyclesr.data.datasets import PairedDataset, UnpairedDataset
 from cyclesr.data.loader import EpochSampler, make_loader
 from cyclesr.engine import dist
 from cyclesr.engine.buffer import ImageBuffer
@@ -72,6 +73,8 @@ class Trainer:
         self.device = self.ctx.device if self.ctx.world > 1 else resolve_device(device or t.device)
         self.progress = progress and self.ctx.is_main
         validate_paths(cfg)
+        if cfg.dataset.test.LR_dir:  # fail now, not at the first validation, on unmatched names
+            PairedDataset(cfg.dataset.test.LR_dir, cfg.dataset.test.HR_dir)
         torch.manual_seed(t.seed + self.ctx.rank)
         model = build_model(cfg).to(self.device)
         if t.channels_last:
@@ -313,8 +316,25 @@ class Trainer:
         self.save(extra_epoch_file=is_eval, best=best, epoch=epoch)
         dist.barrier(self.ctx)
 
+    def publish(self) -> Optional[Path]:
+        """Write the best (else latest) SR weights and G as a safetensors model folder."""
+        if not self.ctx.is_main:
+            return None
+        from cyclesr.publish import publish
+        sr = self.ema.net if self.ema else self.model.SR
+        G = self.model.G
+        if self.paths.best.exists():  # the weights that scored best on validation
+            state = load_checkpoint(self.paths.best)
+            sr, G = copy.deepcopy(sr), copy.deepcopy(G)
+            sr.load_state_dict(state["sr_ema"] if self.ema and state.get("sr_ema") else state["nets"]["SR"])
+            G.load_state_dict(state["nets"]["G"])
+        return publish(sr, G, self.cfg, self.paths.root / "model").parent
+
     def _summary(self, start: float, interrupted: bool) -> dict:
-        return {"run_dir": str(self.paths.root), "epoch": self.epoch,
+        model_dir = None
+        if not interrupted and self.ctx.is_main:
+            model_dir = self.publish()
+        return {"run_dir": str(self.paths.root), "epoch": self.epoch, "model_dir": model_dir and str(model_dir),
                 "global_step": self.global_step, "best": self.best, "interrupted": interrupted,
                 "seconds": time.time() - start, "latest": str(self.paths.latest),
                 "best_checkpoint": str(self.paths.best) if self.paths.best.exists() else None}
