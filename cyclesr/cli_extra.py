@@ -17,7 +17,7 @@ def add_extra_commands(sub) -> None:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if not (exc.name and module.startswith(exc.name)):
                 raise
             continue  # not built yet
         mod.add_parser(sub)
