@@ -1,0 +1,203 @@
+"""Statistics that need no ground truth: how close generated LR (G(X)) is to the real LR domain.
+
+Real users have no HR for their real images, so they cannot compute PSNR. What they can
+measure is whether the transfer network's output looks like their real LR images:
+
+- ``kid``: Kernel Inception Distance-style unbiased MMD^2 (cubic polynomial kernel) between
+  patch features of fake and real LR. The features come from a small convolutional network
+  with *fixed random weights* (seeded, so every run and machine agrees): no download, no
+  training, and random conv features are sensitive to exactly what degradations change
+  (noise, blur, ringing, blocks). Per layer, the spatial mean and standard deviation of the
+  activations are kept; features are standardised with the real set's statistics.
+- ``noise``: Immerkaer's fast noise-sigma estimate (0-255 scale) on the Y channel.
+- ``blockiness``: mean |gradient| across 8x8 block boundaries over the one inside blocks
+  (about 1 without JPEG; above 1 with blocking). Whole images only: crops lose the grid.
+- ``sharpness``: variance of the Laplacian of Y (0-255 scale); lower = blurrier.
+
+``noref_scores(fake, real)`` returns all of them for both sets; smaller ``kid`` is better.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor, nn
+
+__all__ = ["PatchFeatures", "kid", "noise_sigma", "blockiness", "sharpness", "image_stats",
+           "noref_scores", "spearman", "generate_fake_lr"]
+
+_Y = (65.481 / 255, 128.553 / 255, 24.966 / 255)
+
+
+def _y255(img: Tensor) -> Tensor:
+    """(3, H, W) or (N, 3, H, W) in [0, 1] -> (N, 1, H, W) luma in [0, 255]."""
+    img = img.unsqueeze(0) if img.dim() == 3 else img
+    w = torch.tensor(_Y, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
+    return (img * w).sum(1, keepdim=True) * 255.0 + 16.0
+
+
+class PatchFeatures(nn.Module):
+    """Fixed random conv features: 3 stages (3x3 conv + ReLU, stride 1, 2, 2); per stage the
+    spatial mean and std of each channel -> a (N, 2 * (w + 2w + 4w)) vector."""
+
+    def __init__(self, width: int = 16, seed: int = 0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        chans = [3, width, 2 * width, 4 * width]
+        self.convs = nn.ModuleList()
+        for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:])):
+            conv = nn.Conv2d(cin, cout, 3, stride=1 if i == 0 else 2, padding=1)
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * math.sqrt(2.0 / (cin * 9)))
+                conv.bias.zero_()
+            self.convs.append(conv)
+        self.requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, x: Tensor) -> Tensor:
+        x = x * 2 - 1
+        feats = []
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+            feats += [x.mean((2, 3)), x.std((2, 3))]
+        return torch.cat(feats, 1)
+
+
+def _patches(images: Sequence[Tensor], size: int, per_image: int, rng: np.random.Generator) -> Tensor:
+    out = []
+    for img in images:
+        h, w = img.shape[-2:]
+        s = min(size, h, w)
+        for _ in range(per_image):
+            top, left = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+            out.append(img[..., top:top + s, left:left + s])
+        if s != size:  # tiny images: resize nothing, keep one size per batch by padding
+            out[-per_image:] = [nnf.pad(p, (0, size - s, 0, size - s), mode="replicate") for p in out[-per_image:]]
+    return torch.stack(out)
+
+
+def _features(images: Sequence[Tensor], net: PatchFeatures, size: int, per_image: int,
+              seed: int) -> Tensor:
+    rng = np.random.default_rng(seed)
+    feats = [net(_patches(images[i:i + 16], size, per_image, rng).float())
+             for i in range(0, len(images), 16)]
+    return torch.cat(feats).double()
+
+
+def kid(fake: Tensor, real: Tensor, subsets: int = 20, subset_size: int = 200, seed: int = 0
+        ) -> tuple[float, float]:
+    """Unbiased MMD^2 with kernel (x.y / d + 1)^3 between two feature sets, averaged over random
+    subsets; returns (mean, std). Features are standardised with the real set's statistics."""
+    mu, sd = real.mean(0), real.std(0).clamp_min(1e-6)
+    fake, real = (fake - mu) / sd, (real - mu) / sd
+    d = fake.shape[1]
+    m = min(subset_size, fake.shape[0], real.shape[0])
+    if m < 2:
+        raise ValueError("kid needs at least 2 samples in each set")
+    gen = torch.Generator().manual_seed(seed)
+    values = []
+    for _ in range(subsets):
+        a = fake[torch.randperm(fake.shape[0], generator=gen)[:m]]
+        b = real[torch.randperm(real.shape[0], generator=gen)[:m]]
+        kaa, kbb, kab = ((a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3)
+        off = (kaa.sum() - kaa.diagonal().sum() + kbb.sum() - kbb.diagonal().sum()) / (m * (m - 1))
+        values.append(float(off - 2 * kab.mean()))
+    return float(np.mean(values)), float(np.std(values))
+
+
+def noise_sigma(img: Tensor) -> float:
+    """Immerkaer (1996): sigma = sqrt(pi/2) / (6 (W-2)(H-2)) * sum |I * M|, on Y in [0, 255]."""
+    y = _y255(img).double()
+    mask = torch.tensor([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=y.dtype).view(1, 1, 3, 3)
+    r = nnf.conv2d(y, mask)
+    h, w = y.shape[-2:]
+    return float(math.sqrt(math.pi / 2) * r.abs().sum() / (6.0 * (w - 2) * (h - 2) * y.shape[0]))
+
+
+def blockiness(img: Tensor, block: int = 8) -> float:
+    """Mean |neighbour difference| across block boundaries over the mean inside blocks (Y)."""
+    y = _y255(img).double()
+    ratios = []
+    for dim in (-1, -2):
+        g = y.diff(dim=dim).abs()
+        n = g.shape[dim]
+        idx = torch.arange(n)
+        boundary = (idx % block) == block - 1
+        if boundary.sum() == 0 or (~boundary).sum() == 0:
+            continue
+        sel = (lambda m: g[..., m]) if dim == -1 else (lambda m: g[..., m, :])
+        ratios.append(float(sel(boundary).mean() / sel(~boundary).mean().clamp_min(1e-6)))
+    return float(np.mean(ratios)) if ratios else 1.0
+
+
+def sharpness(img: Tensor) -> float:
+    """Variance of the Laplacian of Y in [0, 255] (higher = sharper or noisier)."""
+    y = _y255(img).double()
+    lap = torch.tensor([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=y.dtype).view(1, 1, 3, 3)
+    return float(nnf.conv2d(y, lap).var())
+
+
+def image_stats(images: Iterable[Tensor]) -> dict[str, float]:
+    """Mean noise sigma, blockiness and sharpness over whole images."""
+    rows = [(noise_sigma(im), blockiness(im), sharpness(im)) for im in images]
+    arr = np.array(rows, dtype=np.float64)
+    return {"noise": float(arr[:, 0].mean()), "blockiness": float(arr[:, 1].mean()),
+            "sharpness": float(arr[:, 2].mean())}
+
+
+def noref_scores(fake_lr: Sequence[Tensor], real_lr: Sequence[Tensor], *, patch: int = 32,
+                 per_image: int = 16, seed: int = 0, net: Optional[PatchFeatures] = None) -> dict:
+    """How close fake LR images are to real LR images, without ground truth.
+
+    ``fake_lr`` and ``real_lr``: lists of (3, H, W) tensors in [0, 1] (whole images, so that
+    blockiness sees the JPEG grid). Returns ``{"kid", "kid_std", "fake": stats, "real": stats,
+    "stat_gap"}`` where stats are ``image_stats`` and ``stat_gap`` the relative differences
+    (fake - real) / real of each statistic. Lower ``kid`` = closer to the real domain."""
+    net = net or PatchFeatures(seed=seed)
+    f_fake = _features(fake_lr, net, patch, per_image, seed)
+    f_real = _features(real_lr, net, patch, per_image, seed + 1)
+    mean, std = kid(f_fake, f_real, seed=seed)
+    fake_stats, real_stats = image_stats(fake_lr), image_stats(real_lr)
+    gap = {k: (fake_stats[k] - real_stats[k]) / max(abs(real_stats[k]), 1e-6) for k in fake_stats}
+    return {"kid": mean, "kid_std": std, "fake": fake_stats, "real": real_stats, "stat_gap": gap}
+
+
+@torch.no_grad()
+def generate_fake_lr(G: nn.Module, clean_lr: Sequence[Tensor], seed: int = 0) -> list[Tensor]:
+    """G applied to each clean LR image (eval mode, seeded so noise-input generators repeat)."""
+    was = G.training
+    G.eval()
+    device = next(G.parameters()).device
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        out = [G(x.unsqueeze(0).to(device)).clamp(0, 1)[0].cpu() for x in clean_lr]
+    finally:
+        torch.random.set_rng_state(state)
+        G.train(was)
+    return out
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); nan for fewer than 2 values."""
+    if len(a) != len(b):
+        raise ValueError("spearman needs two sequences of the same length")
+    if len(a) < 2:
+        return float("nan")
+
+    def ranks(v):
+        v = np.asarray(v, dtype=np.float64)
+        order = np.argsort(v, kind="mergesort")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=np.float64)
+        for val in np.unique(v):  # average ties
+            r[v == val] = r[v == val].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
