@@ -11,7 +11,7 @@ from typing import Optional, Union
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cyclesr.data.degrade import bicubic_downscale
 from cyclesr.inference import upscale_image
@@ -20,13 +20,18 @@ from cyclesr.publish import load_any
 __all__ = ["CycleSR", "load"]
 
 ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
+_PIL_16BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def _to_tensor(image: ImageLike) -> tuple[torch.Tensor, Optional[torch.Tensor], str]:
     """(rgb (3,H,W) in [0,1], alpha or None, kind) from PIL / numpy HWC / tensor CHW."""
     if isinstance(image, Image.Image):
+        image = ImageOps.exif_transpose(image)  # upright, as the CLI reads files
+        if image.mode in _PIL_16BIT:  # 16-bit gray: keep all bits (convert("RGB") would clip)
+            arr = np.clip(np.asarray(image).astype(np.float32), 0, 65535) / 65535
+            return torch.from_numpy(arr)[None].expand(3, -1, -1).contiguous(), None, "pil16"
         alpha = None
-        if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
             alpha = torch.from_numpy(np.asarray(rgba)[..., 3:].copy()).permute(2, 0, 1).float() / 255
         arr = np.asarray(image.convert("RGB"))
@@ -42,10 +47,12 @@ def _to_tensor(image: ImageLike) -> tuple[torch.Tensor, Optional[torch.Tensor], 
         t, kind = image.detach().float().cpu(), "tensor"
     else:
         raise TypeError(f"expected a PIL image, numpy array or tensor, got {type(image).__name__}")
-    if t.dim() != 3 or t.shape[0] not in (1, 3, 4):
-        raise ValueError(f"expected an image with 1, 3 or 4 channels, got shape {tuple(t.shape)}")
-    alpha = t[3:4] if t.shape[0] == 4 else None
-    rgb = t[:3] if t.shape[0] >= 3 else t.expand(3, -1, -1)
+    if t.dim() != 3 or t.shape[0] not in (1, 2, 3, 4):
+        raise ValueError(f"expected an image with 1 to 4 channels (gray, gray+alpha, RGB, RGBA), "
+                         f"got shape {tuple(t.shape)}")
+    alpha = t[-1:].clamp(0, 1) if t.shape[0] in (2, 4) else None
+    color = t[:-1] if alpha is not None else t
+    rgb = color.expand(3, -1, -1) if color.shape[0] == 1 else color
     return rgb.clamp(0, 1), alpha, kind
 
 
@@ -55,6 +62,11 @@ def _from_tensor(rgb: torch.Tensor, alpha: Optional[torch.Tensor], kind: str, gr
     t = rgb if alpha is None else torch.cat([rgb, alpha])
     if kind == "tensor":
         return t
+    if kind == "pil16":  # only gray 16-bit images exist in Pillow; colour comes back as 8-bit
+        if gray and alpha is None:
+            arr = (t[0].numpy() * 65535).round().clip(0, 65535).astype(np.uint16)
+            return Image.fromarray(arr)
+        kind = "pil"
     if kind == "pil" or kind == "numpy:uint8":
         arr = (t.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
     elif kind == "numpy:uint16":
@@ -102,10 +114,11 @@ class CycleSR:
 
 def _is_gray(image: ImageLike) -> bool:
     if isinstance(image, Image.Image):
-        return image.mode in ("L", "LA", "I;16", "I", "1")
+        return image.mode in ("L", "LA", "1", *_PIL_16BIT) or (
+            image.mode == "P" and image.palette is not None and image.palette.mode in ("L", "LA"))
     if isinstance(image, np.ndarray):
-        return image.ndim == 2 or image.shape[-1] == 1
-    return image.shape[0] == 1
+        return image.ndim == 2 or image.shape[-1] in (1, 2)
+    return image.shape[0] in (1, 2)
 
 
 def load(path: str | Path, device: Optional[str] = None, use_ema: bool = True) -> CycleSR:

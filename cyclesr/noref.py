@@ -9,7 +9,7 @@ measure is whether the transfer network's output looks like their real LR images
   training, and random conv features are sensitive to exactly what degradations change
   (noise, blur, ringing, blocks). Per layer, the spatial mean and standard deviation of the
   activations are kept; features are standardised with the real set's statistics.
-- ``noise``: Immerkaer's fast noise-sigma estimate (0-255 scale) on the Y channel.
+- ``noise``: Immerkaer's fast noise-sigma estimate (0-255 scale), mean over RGB channels.
 - ``blockiness``: mean |gradient| across 8x8 block boundaries over the one inside blocks
   (about 1 without JPEG; above 1 with blocking). Whole images only: crops lose the grid.
 - ``sharpness``: variance of the Laplacian of Y (0-255 scale); lower = blurrier.
@@ -27,7 +27,8 @@ import torch.nn.functional as nnf
 from torch import Tensor, nn
 
 __all__ = ["PatchFeatures", "kid", "noise_sigma", "blockiness", "sharpness", "image_stats",
-           "noref_scores", "spearman", "generate_fake_lr"]
+           "noref_scores", "spearman", "generate_fake_lr", "sample_images", "noref_from_folders",
+           "evaluate_noref"]
 
 _Y = (65.481 / 255, 128.553 / 255, 24.966 / 255)
 
@@ -109,12 +110,13 @@ def kid(fake: Tensor, real: Tensor, subsets: int = 20, subset_size: int = 200, s
 
 
 def noise_sigma(img: Tensor) -> float:
-    """Immerkaer (1996): sigma = sqrt(pi/2) / (6 (W-2)(H-2)) * sum |I * M|, on Y in [0, 255]."""
-    y = _y255(img).double()
-    mask = torch.tensor([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=y.dtype).view(1, 1, 3, 3)
-    r = nnf.conv2d(y, mask)
-    h, w = y.shape[-2:]
-    return float(math.sqrt(math.pi / 2) * r.abs().sum() / (6.0 * (w - 2) * (h - 2) * y.shape[0]))
+    """Immerkaer (1996): sigma = sqrt(pi/2) / (6 (W-2)(H-2)) * sum |I * M|, per RGB channel in
+    [0, 255], averaged over channels (the sigma of the noise added to each channel)."""
+    x = (img.unsqueeze(0) if img.dim() == 3 else img).double() * 255.0
+    n, c, h, w = x.shape
+    mask = torch.tensor([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=x.dtype).view(1, 1, 3, 3)
+    r = nnf.conv2d(x.reshape(n * c, 1, h, w), mask)
+    return float(math.sqrt(math.pi / 2) * r.abs().sum() / (6.0 * (w - 2) * (h - 2) * n * c))
 
 
 def blockiness(img: Tensor, block: int = 8) -> float:
@@ -179,6 +181,51 @@ def generate_fake_lr(G: nn.Module, clean_lr: Sequence[Tensor], seed: int = 0) ->
         torch.random.set_rng_state(state)
         G.train(was)
     return out
+
+
+def sample_images(folder, n: int, seed: int = 0, multiple: int = 1) -> list[Tensor]:
+    """Up to ``n`` images of a folder (a seeded random choice), cropped to a multiple of ``multiple``."""
+    from cyclesr.data.io import list_images, load_rgb  # local: data sits below this module's users
+
+    paths = list_images(folder)
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(paths), min(n, len(paths)), replace=False)) if paths else []
+    out = []
+    for i in chosen:
+        img = load_rgb(paths[i])
+        h, w = img.shape[-2:]
+        out.append(img[..., : h - h % multiple, : w - w % multiple])
+    return out
+
+
+def noref_from_folders(G: nn.Module, hr_dir, real_lr_dir, scale: int, n_images: int = 25,
+                       seed: int = 0, **kwargs) -> dict:
+    """The training-time score: G(bicubic(HR)) for HR images of the HR domain against real LR
+    images (both training folders, no ground truth). For the trainer's eval epochs."""
+    from cyclesr.data.resize import bicubic_downscale
+
+    clean = [bicubic_downscale(im, scale) for im in sample_images(hr_dir, n_images, seed, scale)]
+    real = sample_images(real_lr_dir, n_images, seed + 1)
+    return noref_scores(generate_fake_lr(G, clean, seed), real, seed=seed, **kwargs)
+
+
+@torch.no_grad()
+def evaluate_noref(sr: nn.Module, G: nn.Module, lr_dir, scale: int, clean_hr_dir=None,
+                   n_images: int = 25, seed: int = 0, device=None, **kwargs) -> dict:
+    """``cyclesr evaluate --lr DIR`` without ``--hr``: how close G's fake LR is to the real LR
+    images in ``lr_dir``. Clean LR comes from ``clean_hr_dir`` (bicubic x``scale``) when given,
+    else from the model's own outputs: bicubic(SR(y)) for each real y, so G(bicubic(SR(y)))
+    is compared with the y's."""
+    from cyclesr.data.resize import bicubic_downscale
+    from cyclesr.tiling import upscale_tensor
+
+    real = sample_images(lr_dir, n_images, seed)
+    if clean_hr_dir is not None:
+        clean = [bicubic_downscale(im, scale) for im in sample_images(clean_hr_dir, n_images, seed, scale)]
+    else:
+        clean = [bicubic_downscale(upscale_tensor(sr, y, scale, device=device), scale) for y in real]
+    G = G.to(device) if device is not None else G
+    return noref_scores(generate_fake_lr(G, clean, seed), real, seed=seed, **kwargs)
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:

@@ -18,7 +18,8 @@ from cyclesr.engine.checkpoint import CheckpointError, atomic_write, atomic_writ
 from cyclesr.model import sr_kwargs
 from cyclesr.registry import create_net
 
-__all__ = ["MODEL_FORMAT", "describe", "publish", "load_published", "nets_from_checkpoint", "load_any"]
+__all__ = ["MODEL_FORMAT", "describe", "publish", "write_model", "load_published",
+           "nets_from_checkpoint", "load_any", "load_with_description"]
 
 MODEL_FORMAT = "cyclesr-model-v1"
 
@@ -37,17 +38,22 @@ def describe(cfg: Config) -> dict:
 
 def publish(sr: nn.Module, G: Optional[nn.Module], cfg: Config, out_dir: str | Path) -> Path:
     """Write ``model.safetensors`` and ``model.json`` into ``out_dir`` (atomically)."""
-    out_dir = Path(out_dir)
-    desc = describe(cfg)
+    return write_model(sr, G, describe(cfg), Path(out_dir) / "model.safetensors")
+
+
+def write_model(sr: nn.Module, G: Optional[nn.Module], desc: dict, path: str | Path) -> Path:
+    """Write the weights to ``path`` (``.safetensors``, the description in its metadata) and the
+    description beside it (same name, ``.json``); both atomically. Returns ``path``."""
+    path = Path(path)
+    desc = dict(desc)
     tensors = {f"sr.{k}": v.detach().cpu().contiguous() for k, v in sr.state_dict().items()}
     if G is not None:
         tensors.update({f"G.{k}": v.detach().cpu().contiguous() for k, v in G.state_dict().items()})
     else:
-        desc.pop("G")
+        desc.pop("G", None)
     text = json.dumps(desc, indent=2)
-    path = atomic_write_bytes(out_dir / "model.safetensors",
-                              st_save(tensors, metadata={"cyclesr": text}))
-    atomic_write(out_dir / "model.json", lambda f: f.write(text.encode()))
+    atomic_write_bytes(path, st_save(tensors, metadata={"cyclesr": text}))
+    atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
     return path
 
 
@@ -98,12 +104,18 @@ def nets_from_checkpoint(path: str | Path, use_ema: bool = True
     return model.SR.eval(), model.G.eval(), cfg.upscale, cfg
 
 
-def load_any(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, Optional[nn.Module], int]:
-    """SR, G and scale from a checkpoint (``.pt``), a model folder or a ``.safetensors`` file."""
+def load_with_description(path: str | Path, use_ema: bool = True
+                          ) -> tuple[nn.Module, Optional[nn.Module], int, dict]:
+    """SR, G (or None), scale and the networks' description (as in ``model.json``) from a
+    checkpoint (``.pt``), a model folder or a ``.safetensors`` file."""
     p = Path(path)
     if p.is_dir() or p.suffix == ".safetensors":
-        sr, G, scale, _ = load_published(p)
-        return sr, G, scale
-    sr, G, scale, _ = nets_from_checkpoint(p, use_ema)
-    return sr, G, scale
+        return load_published(p)
+    sr, G, scale, cfg = nets_from_checkpoint(p, use_ema)
+    return sr, G, scale, describe(cfg)
 
+
+def load_any(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, Optional[nn.Module], int]:
+    """SR, G and scale from a checkpoint (``.pt``), a model folder or a ``.safetensors`` file."""
+    sr, G, scale, _ = load_with_description(path, use_ema)
+    return sr, G, scale

@@ -1,7 +1,9 @@
 """Run an SR network over an image of any size: whole, or tile by tile with blended overlaps.
 
 Tiling keeps memory bounded: the network sees one small batch of tiles at a time and the only
-full-size buffers are the output and a one-channel weight map, both on the CPU.
+full-size buffer is the output, on the CPU (blend weights are normalised per axis, so no
+full-size weight map is needed). ``auto_tile_size`` picks the largest tile whose activations
+fit a memory budget, measuring the network's activation size with one small forward pass.
 
 Each tile is a ``tile x tile`` core plus up to ``tile_pad`` pixels of context on each side. All
 tiles of an image have the same input size: tiles are shifted inward at the image border rather
@@ -20,7 +22,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["upscale_tensor", "auto_tile_size"]
+__all__ = ["upscale_tensor", "auto_tile_size", "tile_budget", "estimate_bytes", "available_bytes",
+           "CPU_TILE_BUDGET"]
 
 
 def _tile_spans(size: int, tile: int, pad: int) -> tuple[int, list[int]]:
@@ -60,10 +63,26 @@ def _autocast(device: torch.device, half: bool):
     return torch.autocast("cuda", dtype=torch.float16)
 
 
+@contextlib.contextmanager
+def _channels_last(net: nn.Module):
+    """Run with 4-D weights in channels_last (NHWC): convolutions on CPUs (oneDNN) and on
+    tensor cores are faster in it, and on the CPU the peak memory is lower (no reorders).
+    Weights are put back in their own layout afterwards."""
+    convert = any(p.dim() == 4 and not p.is_contiguous(memory_format=torch.channels_last)
+                  for p in net.parameters())
+    if convert:
+        net.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        if convert:
+            net.to(memory_format=torch.contiguous_format)
+
+
 def _run(net: nn.Module, x: Tensor, device: torch.device, half: bool) -> Tensor:
     """One forward pass; the result is an inference tensor, so only read it (no in-place ops)."""
     with torch.inference_mode(), _autocast(device, half):
-        y = net(x.to(device))
+        y = net(x.to(device).contiguous(memory_format=torch.channels_last))
     return y.float().cpu()
 
 
@@ -73,7 +92,7 @@ def upscale_tensor(
     scale: int,
     tile: int | None = None,
     tile_pad: int = 16,
-    batch_tiles: int = 4,
+    batch_tiles: int = 1,
     device: torch.device | str | None = None,
     half: bool = False,
 ) -> Tensor:
@@ -82,7 +101,8 @@ def upscale_tensor(
     ``tile=None`` runs the whole image at once; ``tile=T`` runs T x T tiles with ``tile_pad``
     context, ``batch_tiles`` at a time (see the module docstring). ``device`` defaults to the
     network's; ``half`` runs under fp16 autocast and needs CUDA. The network runs in eval mode
-    under ``torch.inference_mode()``; its train/eval mode is restored afterwards.
+    under ``torch.inference_mode()``, with channels_last weights; its train/eval mode and weight
+    layout are restored afterwards. Pick ``tile`` with ``auto_tile_size`` to bound memory.
     """
     single = lr.dim() == 3
     lr = lr.unsqueeze(0) if single else lr
@@ -97,10 +117,12 @@ def upscale_tensor(
     was_training = net.training
     net.eval()
     try:
-        if tile is None:
-            out = _run(net, lr, device, half)
-        else:
-            out = _upscale_tiled(net, lr, scale, tile, max(tile_pad, 0), max(batch_tiles, 1), device, half)
+        with _channels_last(net):
+            if tile is None:
+                out = _run(net, lr, device, half).contiguous()
+            else:
+                out = _upscale_tiled(net, lr, scale, tile, max(tile_pad, 0), max(batch_tiles, 1),
+                                     device, half)
     finally:
         net.train(was_training)
     if tuple(out.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale):
@@ -109,6 +131,19 @@ def upscale_tensor(
     # Out of place for the untiled result: inference tensors would refuse the caller's in-place ops.
     out = out.clamp(0.0, 1.0) if out.is_inference() else out.clamp_(0.0, 1.0)
     return out[0] if single else out
+
+
+def _normalised_weights(starts: list[int], span: int, size: int, pad: int, scale: int) -> list[Tensor]:
+    """Each tile's 1-D blend weights along one axis, divided by their sum over all tiles.
+
+    The tiles form a grid and every 2-D weight is the product of its row and column weights, so
+    the sum of the 2-D weights over all tiles is the product of the two 1-D sums: normalising
+    each axis on its own needs no full-size weight map."""
+    weights = [_blend_weights(s, span, size, pad, scale) for s in starts]
+    total = torch.zeros(size * scale, dtype=torch.float64)
+    for s, w in zip(starts, weights):
+        total[s * scale:(s + span) * scale] += w
+    return [(w / total[s * scale:(s + span) * scale]).float() for s, w in zip(starts, weights)]
 
 
 def _upscale_tiled(
@@ -124,9 +159,10 @@ def _upscale_tiled(
     n, c, h, w = lr.shape
     span_h, starts_h = _tile_spans(h, tile, pad)
     span_w, starts_w = _tile_spans(w, tile, pad)
+    weights_h = dict(zip(starts_h, _normalised_weights(starts_h, span_h, h, pad, scale)))
+    weights_w = dict(zip(starts_w, _normalised_weights(starts_w, span_w, w, pad, scale)))
     boxes = [(y, x) for y in starts_h for x in starts_w]
     out = None  # allocated once the network's channel count is known
-    weight_sum = torch.zeros(1, 1, h * scale, w * scale)
     for first in range(0, len(boxes), batch_tiles):
         group = boxes[first : first + batch_tiles]
         batch = torch.cat([lr[:, :, y : y + span_h, x : x + span_w] for y, x in group])
@@ -137,17 +173,20 @@ def _upscale_tiled(
         if out is None:
             out = torch.zeros(n, result.shape[1], h * scale, w * scale)
         for i, (y, x) in enumerate(group):
-            wy = _blend_weights(y, span_h, h, pad, scale)
-            wx = _blend_weights(x, span_w, w, pad, scale)
-            weight = (wy[:, None] * wx[None, :]).float()
+            weight = weights_h[y][:, None] * weights_w[x][None, :]
             rows = slice(y * scale, (y + span_h) * scale)
             cols = slice(x * scale, (x + span_w) * scale)
-            out[:, :, rows, cols] += result[i * n : (i + 1) * n] * weight
-            weight_sum[:, :, rows, cols] += weight
-    return out.div_(weight_sum)  # every output pixel lies in some tile's core, where the weight is 1
+            out[:, :, rows, cols].addcmul_(result[i * n : (i + 1) * n], weight)
+        del batch, result
+    return out
 
 
-def _available_bytes(device: torch.device) -> int | None:
+CPU_TILE_BUDGET = 512 * 2**20  # activation bytes per batch of tiles on the CPU
+_SAFETY = 1.25  # margin over the probed peak (allocator slack, tensors held across blocks)
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory in bytes on ``device`` (CUDA: mem_get_info; CPU: MemAvailable), or None."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     try:
@@ -159,14 +198,59 @@ def _available_bytes(device: torch.device) -> int | None:
     return None
 
 
-def _feature_width(net_params: nn.Module | int | None) -> int:
-    """Guess of the widest feature map: the widest conv of a module, or from a parameter count."""
+def _probe_bytes_per_pixel(net: nn.Module, size: int = 32) -> float | None:
+    """Activation bytes per input pixel at the network's peak: the largest (input + output) of
+    any module in one forward pass on a small random input; None when the probe fails."""
+    param = next(net.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    peak = [0]
+
+    def hook(_module, inputs, output) -> None:
+        tensors = [t for t in (*inputs, output) if torch.is_tensor(t)]
+        peak[0] = max(peak[0], sum(t.numel() * t.element_size() for t in tensors))
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    was_training = net.training
+    try:
+        net.eval()
+        with torch.inference_mode():
+            net(torch.rand(1, 3, size, size, device=device, dtype=dtype))
+    except Exception:  # noqa: BLE001 - any failure falls back to the width heuristic
+        return None
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    return peak[0] / size**2 if peak[0] else None
+
+
+def _bytes_per_pixel(net_params: nn.Module | int | None, scale: int) -> float:
+    """Activation bytes per input pixel: probed for a module, else guessed from a feature
+    width (from a parameter count: ~16 3x3 conv layers; default 64): input and output maps of
+    that width at the output resolution, in float32."""
     if isinstance(net_params, nn.Module):
+        probed = _probe_bytes_per_pixel(net_params)
+        if probed is not None:
+            return probed * _SAFETY
         widths = [m.out_channels for m in net_params.modules() if isinstance(m, nn.Conv2d)]
-        return max(widths, default=64)
-    if isinstance(net_params, int) and net_params > 0:
-        return int(min(max(math.sqrt(net_params / (9 * 16)), 16), 512))  # ~16 3x3 conv layers
-    return 64
+        width = max(widths, default=64)
+    elif isinstance(net_params, int) and net_params > 0:
+        width = int(min(max(math.sqrt(net_params / (9 * 16)), 16), 512))
+    else:
+        width = 64
+    return 2 * 4 * width * max(scale, 1) ** 2 * _SAFETY
+
+
+def tile_budget(device: torch.device | str | None = None) -> int | None:
+    """Bytes that one batch of tiles may use: half of the free memory (CUDA: ``mem_get_info``;
+    CPU: ``MemAvailable``), and at most ``CPU_TILE_BUDGET`` on the CPU, where larger tiles are
+    no faster and a small peak RSS matters more; None when free memory cannot be read."""
+    device = torch.device(device or "cpu")
+    available = available_bytes(torch.device(device))
+    if available is None:
+        return None
+    return available // 2 if device.type == "cuda" else min(available // 2, CPU_TILE_BUDGET)
 
 
 def auto_tile_size(
@@ -176,23 +260,29 @@ def auto_tile_size(
     net_params: nn.Module | int | None = None,
     device: torch.device | str | None = None,
     budget_bytes: int | None = None,
+    tile_pad: int = 16,
+    batch_tiles: int = 1,
 ) -> int | None:
     """A tile size whose activations fit in memory, or None when the whole image fits.
 
-    ``net_params`` is the network or its parameter count (used to guess feature width).
-    Without ``budget_bytes`` half of the free memory is used (CUDA: ``mem_get_info``; CPU:
-    ``MemAvailable`` from /proc/meminfo); when that cannot be read the answer is 512.
-    The estimate is a handful of float32 feature maps of that width, at the output resolution
-    (a deliberate over-estimate: the widest maps of most SR networks are at the input resolution).
+    ``net_params`` is the network (its peak activation size per pixel is measured with one
+    small forward pass) or its parameter count (the feature width is guessed from it).
+    ``budget_bytes`` defaults to ``tile_budget(device)``; when free memory cannot be read the
+    answer is 512. The tile (a multiple of 32, at least 32) is chosen so that ``batch_tiles``
+    tiles with ``tile_pad`` context each fit the budget. The output image is not counted: it
+    is allocated once, on the CPU, whatever the tile size.
     """
-    device = torch.device(device or "cpu")
     if budget_bytes is None:
-        available = _available_bytes(device)
-        if available is None:
+        budget_bytes = tile_budget(device)
+        if budget_bytes is None:
             return 512
-        budget_bytes = available // 2
-    bytes_per_pixel = 4 * 4 * _feature_width(net_params) * max(scale, 1) ** 2
-    if h * w * bytes_per_pixel <= budget_bytes:
+    per_pixel = _bytes_per_pixel(net_params, scale)
+    if h * w * per_pixel <= budget_bytes:
         return None
-    side = int(math.sqrt(budget_bytes / bytes_per_pixel)) - 2 * 16  # minus the default context
+    side = int(math.sqrt(budget_bytes / (per_pixel * max(batch_tiles, 1)))) - 2 * max(tile_pad, 0)
     return max(32, side // 32 * 32)
+
+
+def estimate_bytes(h: int, w: int, scale: int, net: nn.Module | int | None = None) -> int:
+    """Rough peak bytes of an untiled run on an ``h x w`` input: activations and the output."""
+    return int(h * w * (_bytes_per_pixel(net, scale) + 3 * 4 * scale**2))

@@ -6,7 +6,10 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["EpochSampler", "make_loader"]
+from cyclesr.config import Config
+from cyclesr.data.datasets import UnpairedDataset
+
+__all__ = ["EpochSampler", "make_loader", "train_loader"]
 
 
 class EpochSampler(Sampler[tuple[int, int]]):
@@ -47,7 +50,31 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
 def make_loader(dataset: Dataset, sampler: EpochSampler, num_workers: int, pin_memory: bool
                 ) -> DataLoader:
+    """Batches of ``sampler.batch_size``; workers stay alive across epochs and keep 4 batches
+    each in flight; pinned memory for non-blocking copies to a GPU."""
     return DataLoader(dataset, batch_size=sampler.batch_size, sampler=sampler, drop_last=True,
                       num_workers=num_workers, pin_memory=pin_memory,
                       persistent_workers=num_workers > 0,
                       prefetch_factor=4 if num_workers > 0 else None)
+
+
+def train_loader(cfg: Config, rank: int = 0, world: int = 1, pin_memory: bool = False
+                 ) -> tuple[UnpairedDataset, EpochSampler, DataLoader]:
+    """The training set, this rank's sampler and the loader, as ``cfg.dataset.train`` says.
+
+    An epoch is one pass over the HR images (at least one global batch), or
+    ``iters_per_epoch`` global batches of ``batch_size * world`` samples; each rank draws its
+    own share of the sample ids, and every sample has its own HR crop and real-LR crop.
+    """
+    tr, seed = cfg.dataset.train, cfg.trainer.seed
+    dataset = UnpairedDataset(tr.HR_dir, tr.LR_dir, tr.crop_size, cfg.upscale,
+                              augment=tr.augment, cache=tr.cache, seed=seed)
+    per_step = tr.batch_size * world
+    if tr.iters_per_epoch:
+        samples = tr.iters_per_epoch * per_step
+    else:
+        samples = max(len(dataset), per_step) // per_step * per_step
+    dataset.length = samples
+    sampler = EpochSampler(samples, tr.batch_size, shuffle=tr.shuffle, seed=seed, rank=rank,
+                           world=world)
+    return dataset, sampler, make_loader(dataset, sampler, tr.num_workers, pin_memory)

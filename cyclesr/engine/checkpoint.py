@@ -5,6 +5,7 @@ is refused, never executed.
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import random
@@ -15,10 +16,20 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["CheckpointError", "atomic_write_bytes", "save_checkpoint", "load_checkpoint",
-           "capture_rng", "restore_rng", "FORMAT"]
+__all__ = ["CheckpointError", "atomic_write", "atomic_write_bytes", "save_checkpoint", "serialize_checkpoint",
+           "load_checkpoint", "remove_stale_temp_files", "capture_rng", "restore_rng", "FORMAT"]
 
 FORMAT = "cyclesr-checkpoint-v1"
+
+
+def _file_mode() -> int:
+    """Permissions of a newly created file under the current umask (temporary files are 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()  # read once at import: changing the umask is process-wide
 
 
 class CheckpointError(RuntimeError):
@@ -52,6 +63,7 @@ def atomic_write(path: str | Path, write_fn) -> Path:
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
             f.flush()
+            os.fchmod(f.fileno(), _FILE_MODE)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
@@ -72,10 +84,31 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files ``atomic_write`` leaves in ``folder`` when a process is killed
+    mid-write (``.NAME.XXXXXXXX.tmp``); they never replaced a complete file. Returns them."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def serialize_checkpoint(state: dict) -> bytes:
+    """The bytes of a checkpoint file (``state['format']`` is set here)."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    return buffer.getvalue()
+
+
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Save a checkpoint dict atomically (``state['format']`` is set here)."""
-    state = {"format": FORMAT, **state}
-    return atomic_write(path, lambda f: torch.save(state, f))
+    # Serialised in memory first: torch's zip writer reports a full disk as an obscure
+    # RuntimeError, a plain file write as OSError(ENOSPC), which atomic_write explains.
+    return atomic_write_bytes(path, serialize_checkpoint(state))
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
@@ -88,14 +121,24 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"refused to load '{path}': it holds objects other than tensors and plain data, and "
-            f"loading them could run code ({str(exc).splitlines()[0]}). Only load files you "
-            "trust; CycleSR never unpickles arbitrary objects") from None
+            f"loading them could run code ({_unpickler_reason(exc)}). Nothing in it was "
+            "executed. CycleSR never unpickles arbitrary objects; use checkpoints written by "
+            "CycleSR or published .safetensors models") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read checkpoint '{path}': {exc}. The file is truncated "
                               "or not a CycleSR checkpoint; use an older checkpoint") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not a CycleSR checkpoint (format {FORMAT} expected)")
     return state
+
+
+def _unpickler_reason(exc: Exception) -> str:
+    """The one informative line of torch's weights-only error (e.g. the refused global)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    for line in lines:
+        if line.startswith("WeightsUnpickler error:"):
+            return line.split(":", 1)[1].split(". Please use")[0].strip()
+    return next((line for line in lines if line), type(exc).__name__)
 
 
 def capture_rng() -> dict:

@@ -1,7 +1,15 @@
 """torch.distributed from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR...).
 
-NCCL on CUDA, gloo on CPU. Each rank samples its own crops; gradients are averaged by
-DistributedDataParallel, so all five networks stay identical on every rank.
+NCCL on CUDA, gloo on CPU. Each rank samples its own crops (the effective batch is
+``batch_size * world``); DistributedDataParallel averages the gradients, and a skipped update
+(non-finite loss) is skipped on every rank together, so all five networks stay identical on
+every rank. BatchNorm running statistics (the SR network's) follow rank 0: DDP broadcasts its
+buffers at every forward pass. Only rank 0 writes logs, images and checkpoints.
+
+The step calls each generator twice before one backward pass (a batched first pass, then the
+reconstructions), which DDP supports: every parameter's gradient is ready exactly once per
+backward pass. Discriminators are called outside DDP in the generator step (they are frozen
+there), so no gradient synchronisation waits for them.
 """
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
-__all__ = ["DistContext", "init_from_env", "wrap_ddp", "barrier", "cleanup"]
+__all__ = ["DistContext", "init_from_env", "wrap_ddp", "agreement", "barrier", "cleanup"]
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,26 @@ def init_from_env(device: str | None = None) -> DistContext:
 
 
 def wrap_ddp(net: nn.Module, device: torch.device) -> nn.Module:
+    """``net`` in DistributedDataParallel (parameters and buffers copied from rank 0 now);
+    a network without trainable parameters is returned as it is."""
     if not any(p.requires_grad for p in net.parameters()):
         return net
     ids = [device.index] if device.type == "cuda" else None
+    # buffers (BatchNorm statistics) are synchronised from rank 0 at each forward (the default)
     return nn.parallel.DistributedDataParallel(net, device_ids=ids)
+
+
+def agreement(ctx: DistContext):
+    """A function making a per-rank int flag global: its minimum over all ranks (identity when
+    not distributed). Used so that all ranks agree on skipping a non-finite update."""
+    if ctx.world <= 1:
+        return lambda flag: flag
+
+    def agree(flag: torch.Tensor) -> torch.Tensor:
+        flag = flag.to(ctx.device).clone()
+        tdist.all_reduce(flag, op=tdist.ReduceOp.MIN)
+        return flag
+    return agree
 
 
 def barrier(ctx: DistContext) -> None:

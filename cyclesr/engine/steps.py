@@ -33,6 +33,16 @@ def unwrap(net: nn.Module) -> nn.Module:
     return getattr(net, "_orig_mod", net)
 
 
+def _local(net: nn.Module) -> nn.Module:
+    """The module inside DistributedDataParallel (still compiled if it was): for calls whose
+    gradients must not be synchronised, such as frozen discriminators in the generator step."""
+    return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
+
+
+def _same(flag: torch.Tensor) -> torch.Tensor:
+    return flag
+
+
 @dataclass
 class StepNets:
     G: nn.Module
@@ -62,6 +72,9 @@ class StepSettings:
     batch_discriminators: bool = True
     autocast: Callable[[], contextlib.AbstractContextManager] = field(
         default=contextlib.nullcontext)
+    # makes a per-process "loss is finite" flag the same on every process (the minimum over
+    # ranks under torch.distributed), so that all ranks skip or apply an update together
+    agree: Callable[[torch.Tensor], torch.Tensor] = field(default=_same)
 
 
 def _mse_to(pred: torch.Tensor, target: float) -> torch.Tensor:
@@ -74,10 +87,12 @@ def _set_grad(nets: tuple[nn.Module, ...], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-def _finish(opt: StepOptim, optimizers, nets_to_clip, clip: float, loss: torch.Tensor) -> bool:
-    """Unscale (AMP), clip each network's gradient norm, step. A non-finite loss skips the
-    update (returns False); the trainer counts consecutive skips."""
-    if not bool(torch.isfinite(loss.detach())):  # one sync per update; free on CPU
+def _finish(opt: StepOptim, optimizers, nets_to_clip, clip: float, loss: torch.Tensor,
+            agree: Callable[[torch.Tensor], torch.Tensor] = _same) -> bool:
+    """Unscale (AMP), clip each network's gradient norm, step. A non-finite loss (on any
+    process) skips the update (returns False); the trainer counts consecutive skips."""
+    finite = agree(torch.isfinite(loss.detach()).to(torch.int32))
+    if not bool(finite):  # the one host sync per update (free on the CPU)
         for o in optimizers:
             o.zero_grad(set_to_none=True)
         return False
@@ -144,16 +159,16 @@ def transfer_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings,
         loss_d_x = _discriminator_loss(nets.D_X, x, buf_x.query(out["fake_x"]), s.batch_discriminators)
     loss_d = loss_d_x + loss_d_y
     _backward(loss_d, opt)
-    ok_d = _finish(opt, (opt.d_x, opt.d_y), discriminators, s.grad_clip, loss_d)
+    ok_d = _finish(opt, (opt.d_x, opt.d_y), discriminators, s.grad_clip, loss_d, s.agree)
 
-    # 2. generators (discriminators frozen; called unwrapped: no gradient sync needed)
+    # 2. generators (discriminators frozen, called outside DDP: no gradients to synchronise)
     _set_grad(discriminators, False)
     opt.gen.zero_grad(set_to_none=True)
     lc, li = s.lambda_cycle, s.lambda_cycle * s.lambda_identity
     with s.autocast():
         losses = {
-            "G_gan": _mse_to(unwrap(nets.D_Y)(out["fake_y"]), 1.0),
-            "F_gan": _mse_to(unwrap(nets.D_X)(out["fake_x"]), 1.0),
+            "G_gan": _mse_to(_local(nets.D_Y)(out["fake_y"]), 1.0),
+            "F_gan": _mse_to(_local(nets.D_X)(out["fake_x"]), 1.0),
             "cycle_x": nnf.l1_loss(out["rec_x"], x) * lc,
             "cycle_y": nnf.l1_loss(out["rec_y"], y) * lc,
         }
@@ -177,7 +192,7 @@ def transfer_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings,
             torch._foreach_mul_(grads, ratio)
     optimizers = (opt.gen, opt.sr) if joint else (opt.gen,)
     to_clip = (nets.G, nets.F, nets.SR) if joint else (nets.G, nets.F)
-    ok_g = _finish(opt, optimizers, to_clip, s.grad_clip, gen_loss)
+    ok_g = _finish(opt, optimizers, to_clip, s.grad_clip, gen_loss, s.agree)
     _set_grad(discriminators, True)
 
     losses.update(D_X=loss_d_x, D_Y=loss_d_y, G_total=gen_loss)
@@ -196,6 +211,6 @@ def pretrain_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings) 
         sr_out = nets.SR(x)
         loss = nnf.mse_loss(sr_out.float(), hr)
     _backward(loss, opt)
-    ok = _finish(opt, (opt.sr,), (nets.SR,), s.grad_clip, loss)
+    ok = _finish(opt, (opt.sr,), (nets.SR,), s.grad_clip, loss, s.agree)
     return {"ok": ok, "losses": {"sr_pretrain": loss.detach()},
             "images": {"hr": hr, "clean_lr": x, "sr": sr_out.detach()}}

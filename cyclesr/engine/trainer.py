@@ -14,8 +14,8 @@ from typing import Optional
 import torch
 
 from cyclesr.config import Config, dump_config
-from cyclesr.data.datasets import PairedDataset, UnpairedDataset
-from cyclesr.data.loader import EpochSampler, make_loader
+from cyclesr.data.datasets import PairedDataset
+from cyclesr.data.loader import train_loader
 from cyclesr.engine import dist
 from cyclesr.engine.buffer import ImageBuffer
 from cyclesr.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
@@ -87,6 +87,7 @@ class Trainer:
                         ImageBuffer(gan.buffer_size, seed=t.seed * 2 + 2 + 1000 * self.ctx.rank))
         self.ema = EMA(model.SR, cfg.model.ema_decay) if cfg.model.ema_decay > 0 else None
         self.settings = make_settings(cfg, self.device)
+        self.settings.agree = dist.agreement(self.ctx)  # all ranks skip a non-finite update together
         self.dataset, self.sampler, self.loader = self._data()
         self.epoch, self.iter_in_epoch, self.global_step = 1, 0, 0
         self.best = {"psnr_y": -math.inf, "epoch": 0}
@@ -109,20 +110,8 @@ class Trainer:
         return StepNets(**nets)
 
     def _data(self):
-        tr, t = self.cfg.dataset.train, self.cfg.trainer
-        probe = UnpairedDataset(tr.HR_dir, tr.LR_dir, tr.crop_size, self.cfg.upscale,
-                                augment=tr.augment, cache=False, seed=t.seed)
-        per_step = tr.batch_size * self.ctx.world
-        if tr.iters_per_epoch:
-            samples = tr.iters_per_epoch * per_step
-        else:
-            samples = max(len(probe), per_step) // per_step * per_step
-        dataset = UnpairedDataset(tr.HR_dir, tr.LR_dir, tr.crop_size, self.cfg.upscale,
-                                  augment=tr.augment, cache=tr.cache, length=samples, seed=t.seed)
-        sampler = EpochSampler(samples, tr.batch_size, shuffle=tr.shuffle, seed=t.seed,
-                               rank=self.ctx.rank, world=self.ctx.world)
-        loader = make_loader(dataset, sampler, tr.num_workers, pin_memory=self.device.type == "cuda")
-        return dataset, sampler, loader
+        return train_loader(self.cfg, self.ctx.rank, self.ctx.world,
+                            pin_memory=self.device.type == "cuda")
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -154,23 +143,38 @@ class Trainer:
         self.global_step, self.best = state["global_step"], dict(state["best"])
         if state.get("world", 1) == self.ctx.world:
             restore_rng(state["rng"])
+        if self.ctx.rank > 0:  # rank 0's buffers and RNG were saved: give this rank its own streams
+            seed = self.cfg.trainer.seed * 2 + 1000 * self.ctx.rank + 7919 * self.global_step
+            torch.manual_seed(seed)
+            for i, buf in enumerate(self.buffers):
+                buf.generator.manual_seed(seed + 1 + i)
         self.resumed_from = str(path)
 
     def save(self, extra_epoch_file: bool = False, best: bool = False, epoch: int = 0) -> None:
+        """latest.pt, and the per-epoch and best files when asked; each written atomically, so
+        a failed write (CheckpointError) leaves the previous file intact."""
         if not self.ctx.is_main:
             return
-        state = self.state_dict()
-        save_checkpoint(state, self.paths.latest)
-        if extra_epoch_file:
-            save_checkpoint(state, self.paths.epoch_file(epoch))
+        if self.bad_steps:  # mid-way through non-finite steps: the state may be poisoned
+            print(f"warning: not saving a checkpoint after {self.bad_steps} non-finite step(s); "
+                  f"{self.paths.latest} stays the last good one", file=sys.stderr)
+            return
+        from cyclesr.engine.checkpoint import atomic_write_bytes, serialize_checkpoint
+        data = serialize_checkpoint(self.state_dict())
+        atomic_write_bytes(self.paths.latest, data)
+        if extra_epoch_file and self.cfg.trainer.keep_checkpoints > 0:
+            atomic_write_bytes(self.paths.epoch_file(epoch), data)
             self._prune()
         if best:
-            save_checkpoint(state, self.paths.best)
+            atomic_write_bytes(self.paths.best, data)
 
     def _prune(self) -> None:
+        """Keep the newest ``trainer.keep_checkpoints`` per-epoch files (best and latest apart)."""
+        import re
         keep = self.cfg.trainer.keep_checkpoints
-        files = sorted(self.paths.checkpoints.glob("epoch_*.pt"))
-        for old in files[:max(0, len(files) - keep)]:
+        numbered = [(int(m.group(1)), p) for p in self.paths.checkpoints.glob("epoch_*.pt")
+                    if (m := re.fullmatch(r"epoch_(\d+)\.pt", p.name))]
+        for _, old in sorted(numbered)[:max(0, len(numbered) - keep)]:
             old.unlink(missing_ok=True)
 
     # ------------------------------------------------------------ loop
@@ -245,10 +249,12 @@ class Trainer:
             print(f"warning: non-finite loss at step {self.global_step + 1}; update skipped "
                   f"({self.bad_steps}/{self.cfg.trainer.max_bad_steps})", file=sys.stderr)
         if self.bad_steps >= self.cfg.trainer.max_bad_steps > 0:
+            kept = (f"The last good checkpoint is {self.paths.latest} (resume with --resume)"
+                    if self.paths.latest.exists() else "No checkpoint was saved yet")
             raise TrainingStopped(
-                f"{self.bad_steps} consecutive non-finite losses; training stopped. The last good "
-                f"checkpoint is {self.paths.latest}. Lower model.cyc_lr / model.SR_lr or "
-                "model.grad_clip, or check the data, then resume with --resume")
+                f"{self.bad_steps} consecutive non-finite losses (NaN/inf) at step "
+                f"{self.global_step + 1}; training stopped. {kept}. Lower model.cyc_lr / "
+                "model.SR_lr or model.grad_clip, or check the data for broken images")
 
     def _log_losses(self, sums, count, lrs, epoch, bar) -> None:
         values = {k: float(v) / count for k, v in sums.items()}
@@ -266,6 +272,11 @@ class Trainer:
         result = evaluate_sr(net, te.LR_dir, te.HR_dir, self.cfg.upscale, shift_search=shift,
                              device=self.device, max_images=te.max_images,
                              out_dir=self.paths.root / "val" / f"epoch_{epoch:04d}")
+        out_dir = self.paths.root / "val" / f"epoch_{epoch:04d}"
+        first = sorted(out_dir.glob("*.png"))[:1]
+        if first:  # the validation SR panel in TensorBoard
+            from cyclesr.data.io import load_rgb
+            self.log.image("val/sr", load_rgb(first[0]), self.global_step)
         mean = result["mean"]
         values = {f"{k}_{m}": v for k in ("cyclesr", "bicubic") for m, v in mean[k].items()}
         if values:
@@ -287,10 +298,20 @@ class Trainer:
             for s in old:
                 signal.signal(s, self._handle_signal)
         start = time.time()
+        if self.ctx.is_main:  # a killed run can leave half-written temporary files behind
+            from cyclesr.engine.checkpoint import remove_stale_temp_files
+            for folder in (self.paths.checkpoints, self.paths.root / "model"):
+                for tmp in remove_stale_temp_files(folder):
+                    print(f"removed {tmp} (an unfinished write of an earlier run)", file=sys.stderr)
+        per_epoch = self.sampler.per_rank // self.sampler.batch_size  # batches in a full epoch
         try:
             while self.epoch <= last:
-                self._run_epoch(self.epoch)
-                if self._stop_signal is not None:
+                if self._stop_signal is None and self.iter_in_epoch < per_epoch:
+                    self._run_epoch(self.epoch)
+                # Stopped part-way: save mid-epoch. A signal during the last batch still ends
+                # the epoch properly below (a checkpoint with nothing left of its epoch to run
+                # would resume into an empty epoch).
+                if self._stop_signal is not None and self.iter_in_epoch < per_epoch:
                     self.save()
                     return self._summary(start, interrupted=True)
                 self.iter_in_epoch = 0
@@ -331,10 +352,17 @@ class Trainer:
         return publish(sr, G, self.cfg, self.paths.root / "model").parent
 
     def _summary(self, start: float, interrupted: bool) -> dict:
-        model_dir = None
+        model_dir = report = None
         if not interrupted and self.ctx.is_main:
             model_dir = self.publish()
+            try:  # the report is a convenience: it must never fail a finished training
+                from cyclesr.report import build_report
+                report = build_report(self.paths.root)
+            except Exception as exc:  # noqa: BLE001
+                print(f"warning: could not write the report: {type(exc).__name__}: {exc}; "
+                      f"retry with  cyclesr report {self.paths.root}", file=sys.stderr)
         return {"run_dir": str(self.paths.root), "epoch": self.epoch, "model_dir": model_dir and str(model_dir),
+                "report": report and str(report),
                 "global_step": self.global_step, "best": self.best, "interrupted": interrupted,
                 "seconds": time.time() - start, "latest": str(self.paths.latest),
                 "best_checkpoint": str(self.paths.best) if self.paths.best.exists() else None}

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from .blocks import ResidualBlock, check_norm, init_weights
+from .cyclegan import NLayerDiscriminator
 
-__all__ = ["DegradationGenerator"]
+__all__ = ["DegradationGenerator", "HighPassDiscriminator"]
 
 
 class DegradationGenerator(nn.Module):
@@ -54,3 +55,19 @@ class DegradationGenerator(nn.Module):
             n, _, h, w = x.shape
             inp = torch.cat([inp, torch.randn(n, self.noise_nc, h, w, dtype=x.dtype, device=x.device)], 1)
         return (x + self.tail(self.body(self.head(inp)))).clamp(0, 1)
+
+
+class HighPassDiscriminator(NLayerDiscriminator):
+    """A PatchGAN that sees the image and its high frequencies (image minus a 3x3 box blur,
+    amplified ``gain`` times), so noise, ringing and blocks weigh as much as colour and tone.
+    Same arguments as ``NLayerDiscriminator`` plus ``gain``."""
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                 out_channels: int | None = None, gain: float = 4.0):
+        super().__init__(2 * input_nc, ndf, n_layers, norm, out_channels)
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = nn.functional.avg_pool2d(nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1)
+        # the parent maps [0, 1] to [-1, 1]; keep the high-pass centred at 0.5 in that range
+        return super().forward(torch.cat([x, (0.5 + self.gain * (x - low)).clamp(0, 1)], 1))

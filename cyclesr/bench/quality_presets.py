@@ -1,0 +1,80 @@
+"""Presets of the quality benchmark: sizes, schedule and the CycleSR design to measure.
+
+A preset fixes what every trained method shares (SR network, LR patch, batch, SR learning
+rate and the number of SR updates) and the CycleSR transfer design. ``design`` picks the
+transfer design: ``reference`` (CycleGAN ResNet generator with 4x internal downsampling, SR
+loss into G, as Vega's CycleSR) or ``improved`` (see ``IMPROVED``).
+"""
+from __future__ import annotations
+
+import copy
+
+__all__ = ["PRESETS", "DESIGNS", "cyclesr_layout", "sr_updates"]
+
+# Schedule unit: epochs of ``iters`` iterations. warmup = transfer only, pretrain = SR only on
+# bicubic pairs, joint = both; the baselines (b) and (d) get pretrain + joint SR updates.
+PRESETS: dict[str, dict] = {
+    "tiny": dict(  # for tests: seconds
+        crop=16, batch=2, iters=3, warmup=1, pretrain=1, joint=2, decay=1, eval_every=1,
+        sr={"name": "EDSR", "num_feat": 8, "num_block": 1},
+        gen=dict(ngf=8, n_blocks=1), ndf=8, n_layers_D=2, noref_images=4, noref_patch=8,
+        max_test=None),
+    "cpu-small": dict(  # <= 45 minutes on 2 CPU cores
+        crop=24, batch=4, iters=50, warmup=4, pretrain=6, joint=18, decay=8, eval_every=2,
+        sr={"name": "cyclesr.nets.fastsr:BicubicResidualSR", "num_feat": 32, "num_block": 4}, sr_lr=5e-4,
+        gen=dict(ngf=16, n_blocks=2), ndf=32, n_layers_D=2, noref_images=25, noref_patch=32,
+        max_test=None),
+    "gpu": dict(  # the reference's network sizes
+        crop=32, batch=16, iters=1000, warmup=5, pretrain=5, joint=40, decay=20, eval_every=5,
+        sr={"name": "VDSR", "SR_nb": 20, "SR_nf": 64, "SR_norm_type": "batch"},
+        gen=dict(ngf=64, n_blocks=9), ndf=64, n_layers_D=3, noref_images=50, noref_patch=32,
+        max_test=None),
+}
+
+# What the improved design changes relative to the reference (each measured in the README's
+# ablation table): a noise-input residual generator at LR resolution, a discriminator that
+# also sees the high frequencies (1-channel PatchGAN head), no identity loss (the residual
+# generator keeps colours by construction) and no SR loss into G (it pushes G towards clean,
+# SR-friendly images instead of realistic ones).
+IMPROVED = {
+    "cyclegan": {"generator": "cyclesr.nets.degrader:DegradationGenerator", "n_downsampling": 0,
+                 "discriminator": "cyclesr.nets.degrader:HighPassDiscriminator", "d_out_channels": 1,
+                 "lambda_identity": 0.0},
+    "cycleSR_lam": 0.0,
+}
+DESIGNS = ("reference", "improved")
+
+
+def sr_updates(p: dict) -> int:
+    """SR network updates in one CycleSR run (= the baselines' budget)."""
+    return (p["pretrain"] + p["joint"]) * p["iters"]
+
+
+def cyclesr_layout(p: dict, design: str, hr_dir: str, lr_dir: str, seed: int) -> dict:
+    """A config dict (our layout) for the CycleSR run (c) of a preset and design."""
+    if design not in DESIGNS:
+        raise ValueError(f"unknown design {design!r}; expected one of {', '.join(DESIGNS)}")
+    sr = dict(p["sr"])
+    gan = {"ngf": p["gen"]["ngf"], "n_blocks": p["gen"]["n_blocks"], "ndf": p["ndf"],
+           "n_layers_D": p["n_layers_D"], "norm": "instance"}
+    model = {"SR_lam": 1.0, "cycleSR_lam": 1.0, "SR_lr": p.get("sr_lr", 1e-4),
+             "cyc_lr": 2e-4, "grad_clip": 50.0, "cyclegan": gan, "sr": sr}
+    # The reference weights the SR loss 1000x in both places; with MSE on [0, 1] images that
+    # is only a rescaled SR learning rate for the SR net's own Adam update (scale-invariant),
+    # but it matters inside G's loss. Keep the reference's 1000 there.
+    model["cycleSR_lam"] = 1000.0
+    if design == "improved":
+        imp = copy.deepcopy(IMPROVED)
+        gan.update(imp.pop("cyclegan"))
+        model.update(imp)
+    total = p["warmup"] + p["pretrain"] + p["joint"]
+    return {
+        "dataset": {"upscale": 4, "train": {
+            "HR_dir": hr_dir, "LR_dir": lr_dir, "batch_size": p["batch"], "num_workers": 0,
+            "crop_size": p["crop"], "cache": True, "iters_per_epoch": p["iters"]}},
+        "model": model,
+        "trainer": {"n_epoch": total - p["decay"], "n_epoch_decay": p["decay"],
+                    "warmup_epochs": p["warmup"], "pretrain_epochs": p["pretrain"],
+                    "eval_epoch": p["eval_every"], "print_freq": max(1, p["iters"]),
+                    "keep_checkpoints": 10_000, "seed": seed, "device": "auto"},
+    }

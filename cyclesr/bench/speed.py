@@ -1,0 +1,203 @@
+"""Speed benchmarks: ``cyclesr bench step``, ``bench data`` and ``bench upscale``.
+
+Each prints a short summary, or one JSON object with ``--json``; ``--out FILE`` also writes the
+JSON. Timings are medians over repeated blocks, so that a busy machine disturbs them less.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_parsers", "run", "bench_step", "bench_data"]
+
+
+def _common(p: argparse.ArgumentParser, config_required: bool = True) -> None:
+    p.add_argument("--config", required=config_required, help="YAML config (any layout)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set trainer.channels_last=true")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda if present)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON here")
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("step", help="time the training step on random data",
+                       description="Milliseconds per training iteration (median of --repeats "
+                       "blocks of --iters after --warmup), images per second and peak memory "
+                       "(RSS on the CPU, allocator peak on CUDA).")
+    _common(p)
+    p.add_argument("--phase", choices=("transfer", "pretrain", "joint"), default="joint")
+    p.add_argument("--batch", type=int, default=None, help="default: dataset.train.batch_size")
+    p.add_argument("--patch", type=int, default=None, help="LR crop; default: dataset.train.crop_size")
+    p.add_argument("--iters", type=int, default=5, help="iterations per timed block")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3, help="timed blocks; the median is reported")
+    p.add_argument("--reference", action="store_true",
+                   help="also time a reference-like step (every call separate, SR twice, plain "
+                        "Adam, per-image pool) in alternating blocks and report the speed-up")
+
+    p = sub.add_parser("data", help="patches per second from the training loader",
+                       description="Training samples per second that the loader delivers (its "
+                       "workers, pinned memory, prefetching), next to the images per second "
+                       "the training step consumes. Without data folders in the config, "
+                       "synthetic images are written to a temporary folder.")
+    _common(p)
+    p.add_argument("--batches", type=int, default=40, help="batches to time after the first")
+    p.add_argument("--workers", type=int, default=None, help="default: dataset.train.num_workers")
+    p.add_argument("--phase", choices=("transfer", "pretrain", "joint"), default="joint",
+                   help="the step whose consumption is shown")
+    p.add_argument("--no-step", action="store_true", help="do not time the training step")
+
+    from cyclesr.bench.upscale_speed import add_upscale_parser
+    add_upscale_parser(sub, _common)
+
+
+def _config(args):
+    from cyclesr.config import load_config
+    return load_config(args.config, args.overrides)
+
+
+def bench_step(args) -> dict:
+    import torch
+
+    from cyclesr.engine.timing import measure, peak_memory, step_header, step_runner
+    cfg = _config(args)
+    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    b = args.batch or cfg.dataset.train.batch_size
+    p = args.patch or cfg.dataset.train.crop_size
+    runners = {"optimised": step_runner(cfg, args.phase, dev, b, p)}
+    if args.reference:
+        from cyclesr.bench.reference_step import reference_runner
+        runners["reference"] = reference_runner(cfg, args.phase, dev, b, p)
+    times = measure(runners, dev, b, args.iters, args.warmup, args.repeats)
+    out = {**step_header(cfg, args.phase, dev, b, p, args.iters, args.repeats),
+           **times["optimised"], **peak_memory(dev)}
+    if args.reference:
+        ref = times["reference"]
+        out["reference"] = ref
+        out["speedup"] = ref["ms_per_iter"] / out["ms_per_iter"]
+        out["speedup_cpu_time"] = ref["cpu_ms_per_iter"] / out["cpu_ms_per_iter"]
+        out["peak_mem_note"] = "one process ran both steps"
+    return out
+
+
+def _synthetic_folders(root: Path, crop: int, scale: int) -> tuple[str, str]:
+    """A few smooth random HR images (large enough for the HR crop) and real-LR images."""
+    import torch
+    import torch.nn.functional as nnf
+
+    from cyclesr.data.io import save_rgb
+    g = torch.Generator().manual_seed(0)
+    hr_side, lr_side = max(512, crop * scale * 2), max(128, crop * 2)
+    for sub, side in (("hr", hr_side), ("lr", lr_side)):
+        (root / sub).mkdir(parents=True)
+        for i in range(16):
+            noise = torch.rand(1, 3, side // 8, side // 8, generator=g)
+            img = nnf.interpolate(noise, size=(side, side), mode="bicubic", align_corners=False)
+            save_rgb(img[0].clamp(0, 1), root / sub / f"{i:03d}.png")
+    return str(root / "hr"), str(root / "lr")
+
+
+def bench_data(args) -> dict:
+    import tempfile
+
+    import torch
+
+    from cyclesr.config import config_from_dict
+    from cyclesr.data.loader import train_loader
+    cfg = _config(args)
+    tr = cfg.dataset.train
+    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    sets, synthetic = [], None
+    if args.workers is not None:
+        sets.append(f"dataset.train.num_workers={args.workers}")
+    if not (tr.HR_dir and tr.LR_dir):
+        synthetic = tempfile.TemporaryDirectory(prefix="cyclesr_bench_data_")
+        hr, lr = _synthetic_folders(Path(synthetic.name), tr.crop_size, cfg.upscale)
+        sets += [f"dataset.train.HR_dir={hr}", f"dataset.train.LR_dir={lr}"]
+    # enough samples for the timed batches, whatever the data set's size
+    sets.append(f"dataset.train.iters_per_epoch={args.batches + 2}")
+    cfg = config_from_dict(cfg.to_dict(), cfg.source, sets)
+    tr = cfg.dataset.train
+    try:
+        _, _, loader = train_loader(cfg, pin_memory=dev.type == "cuda")
+        it = iter(loader)
+        batch = next(it)  # workers started, first batch in: the rest is steady state
+        start = time.perf_counter()
+        n = 0
+        for batch in it:
+            batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+            n += 1
+            if n == args.batches:
+                break
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds = time.perf_counter() - start
+    finally:
+        if synthetic is not None:
+            synthetic.cleanup()
+    out = {"device": str(dev), "workers": tr.num_workers, "batch": tr.batch_size,
+           "lr_patch": tr.crop_size, "scale": cfg.upscale, "batches": n,
+           "synthetic_images": synthetic is not None, "pin_memory": dev.type == "cuda",
+           "patches_per_s": n * tr.batch_size / seconds, "batches_per_s": n / seconds}
+    if not args.no_step:
+        from cyclesr.engine.timing import time_step
+        step = time_step(cfg, args.phase, iters=1, warmup=1, repeats=3, device=str(dev))
+        out.update(step_phase=args.phase, step_ms_per_iter=step["ms_per_iter"],
+                   step_images_per_s=step["images_per_s"],
+                   loader_headroom=out["patches_per_s"] / step["images_per_s"])
+    return out
+
+
+def _print_summary(kind: str, r: dict) -> None:
+    if kind == "step":
+        print(f"{r['phase']} step on {r['device_name']} ({r['threads']} threads), batch {r['batch']}, "
+              f"LR patch {r['lr_patch']}, x{r['scale']}: {r['ms_per_iter']:.1f} ms/iter "
+              f"(fastest block {r['ms_per_iter_min']:.1f}), {r['images_per_s']:.2f} images/s, "
+              f"peak {r['peak_mem_kind']} {r['peak_mem_mb']:.0f} MiB")
+        if "reference" in r:
+            print(f"reference-like step: {r['reference']['ms_per_iter']:.1f} ms/iter; "
+                  f"speed-up {r['speedup']:.2f}x (CPU time {r['speedup_cpu_time']:.2f}x)")
+    elif kind == "data":
+        line = (f"loader: {r['patches_per_s']:.1f} patches/s ({r['workers']} workers, batch "
+                f"{r['batch']}, LR patch {r['lr_patch']}, x{r['scale']})")
+        if "step_images_per_s" in r:
+            line += (f"; the {r['step_phase']} step consumes {r['step_images_per_s']:.2f} "
+                     f"images/s (loader headroom {r['loader_headroom']:.1f}x)")
+        print(line)
+    else:
+        from cyclesr.bench.upscale_speed import print_upscale
+        print_upscale(r)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    if args.bench == "step":
+        result = bench_step(args)
+    elif args.bench == "data":
+        result = bench_data(args)
+    elif args.bench == "upscale":
+        from cyclesr.bench.upscale_speed import bench_upscale
+        result = bench_upscale(args)
+    else:
+        raise ValueError(f"unknown benchmark {args.bench!r}")
+    result = {"benchmark": args.bench, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **result}
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        _print_summary(args.bench, result)
+        if args.out:
+            print(f"written to {args.out}", file=sys.stderr)
+    return 0

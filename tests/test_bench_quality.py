@@ -1,0 +1,54 @@
+"""The quality benchmark end to end on a handful of tiny generated images (tiny preset)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cyclesr.bench.quality import check_disjoint, gap_closure, run_quality_bench
+from cyclesr.data.io import list_images, save_rgb
+
+
+def _images(folder, n, size, seed, prefix="img"):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(n):
+        f = rng.uniform(2, 9, 3)
+        img = np.stack([0.5 + 0.4 * np.sin(f[c] * (xx + (c + 1) * yy) * 3.1) for c in range(3)])
+        save_rgb(torch.from_numpy(img).float().clamp(0, 1), folder / f"{prefix}_{i:02d}.png")
+
+
+def test_gap_closure_formula():
+    assert gap_closure(20.0, 23.0, 24.0) == pytest.approx(0.75)
+    assert gap_closure(20.0, 20.0, 24.0) == 0.0
+
+
+def test_quality_bench_tiny(tmp_path):
+    torch.set_num_threads(2)
+    _images(tmp_path / "hr", 6, 96, 0)
+    _images(tmp_path / "test", 2, 72, 1, prefix="test")
+    res = run_quality_bench(tmp_path / "out", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
+                            recipe="mild", preset="tiny", seed=0, device="cpu", log=lambda *a: None)
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    for key in ("bicubic", "bicubic_pairs", "cyclesr", "oracle"):
+        assert set(saved[key]) == {"psnr_y", "ssim_y", "psnr_rgb"}
+        assert np.isfinite(saved[key]["psnr_y"])
+    b, c, d = (saved[k]["psnr_y"] for k in ("bicubic_pairs", "cyclesr", "oracle"))
+    assert saved["gap_closure"] == pytest.approx((c - b) / (d - b))
+    assert "spearman_neg_kid_vs_psnr_y" in saved["noref"]
+    assert (tmp_path / "out" / "results.md").read_text().startswith("| method")
+    # the training folders hold only training images: no test image, by pixels or name
+    data = tmp_path / "out" / "data"
+    train_names = {p.name for d in ("hr", "real_lr", "oracle_lr") for p in list_images(data / d)}
+    assert len(list_images(data / "hr")) == 3 and len(list_images(data / "real_lr")) == 3
+    assert not train_names & {p.name for p in list_images(data / "test_hr")}
+    check_disjoint([data / "hr", data / "real_lr", data / "oracle_lr"], [data / "test_hr"])
+    assert res["settings"]["sr_updates"] == 9
+
+
+def test_check_disjoint_catches_leak(tmp_path):
+    _images(tmp_path / "a", 2, 32, 0)
+    _images(tmp_path / "b", 1, 32, 0)  # same pixels as a/img_00
+    with pytest.raises(ValueError, match="also a training image"):
+        check_disjoint([tmp_path / "a"], [tmp_path / "b"])

@@ -1,0 +1,108 @@
+"""No-reference statistics: each responds to the degradation it is meant to measure."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cyclesr.nets.degrader import DegradationGenerator
+from cyclesr.noref import (PatchFeatures, blockiness, generate_fake_lr, kid, noise_sigma, noref_scores,
+                           sharpness, spearman)
+
+
+def _smooth(seed, size=64):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    f = rng.uniform(1, 4, 3)
+    img = np.stack([0.5 + 0.3 * np.sin(f[c] * (xx + (c + 1) * yy) * 3.1) for c in range(3)])
+    return torch.from_numpy(img).float()
+
+
+def _noisy(img, sigma, seed):
+    g = torch.Generator().manual_seed(seed)
+    return (img + torch.randn(img.shape, generator=g) * sigma / 255).clamp(0, 1)
+
+
+def _jpeg(img, quality):
+    buf = io.BytesIO()
+    Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(buf, "JPEG", quality=quality)
+    return torch.from_numpy(np.array(Image.open(buf).convert("RGB"))).permute(2, 0, 1).float() / 255
+
+
+def test_noise_sigma_tracks_added_noise():
+    img = _smooth(0)
+    assert noise_sigma(img) < 1.0
+    est = noise_sigma(_noisy(img, 10, 0))
+    assert 8.5 < est < 11.5
+
+
+def test_blockiness_and_sharpness():
+    rng = np.random.default_rng(0)
+    tex = torch.from_numpy(rng.uniform(0.2, 0.8, (3, 66, 66))).float()
+    tex = torch.nn.functional.avg_pool2d(tex[None], 3, 1)[0]  # no padding: no edge artefacts
+    assert abs(blockiness(tex) - 1) < 0.1
+    assert blockiness(_jpeg(tex, 10)) > 1.2
+    blurred = torch.nn.functional.avg_pool2d(tex[None], 5, 1)[0]
+    assert sharpness(blurred) < sharpness(tex)
+
+
+def test_kid_zero_for_same_distribution_and_positive_otherwise():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(300, 8, generator=gen), torch.randn(300, 8, generator=gen)
+    same, _ = kid(a, b)
+    diff, _ = kid(a + 1.0, b)
+    assert abs(same) < 0.05 and diff > 10 * max(abs(same), 1e-3)
+
+
+def test_noref_scores_rank_closer_fakes_better():
+    real = [_noisy(_smooth(i), 8, i) for i in range(6)]
+    near = [_noisy(_smooth(10 + i), 7, 10 + i) for i in range(6)]
+    far = [_smooth(20 + i) for i in range(6)]
+    s_near, s_far = noref_scores(near, real, patch=32, per_image=8), noref_scores(far, real, patch=32, per_image=8)
+    assert s_near["kid"] < s_far["kid"]
+    assert s_far["fake"]["noise"] < s_far["real"]["noise"]
+    assert set(s_near) == {"kid", "kid_std", "fake", "real", "stat_gap"}
+
+
+def test_features_are_fixed_by_seed():
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(PatchFeatures(seed=3)(x), PatchFeatures(seed=3)(x))
+    assert PatchFeatures()(x).shape == (2, 2 * (16 + 32 + 64))
+
+
+def test_spearman():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486833, abs=1e-6)
+
+
+def test_degradation_generator_starts_as_identity_and_is_seeded():
+    G = DegradationGenerator(ngf=8, n_blocks=1)
+    x = torch.rand(1, 3, 17, 23)
+    assert torch.allclose(G(x), x)
+    with pytest.raises(ValueError):
+        DegradationGenerator(n_downsampling=2)
+    a = generate_fake_lr(G, [x[0]], seed=1)[0]
+    assert a.shape == x[0].shape
+
+
+def test_evaluate_noref_without_hr(tmp_path):
+    from cyclesr.data.io import save_rgb
+    from cyclesr.nets.edsr import EDSR
+    from cyclesr.noref import evaluate_noref
+
+    for i in range(3):
+        save_rgb(_noisy(_smooth(i, 24), 5, i), tmp_path / f"real_{i}.png")
+    sr = EDSR(num_feat=4, num_block=1, upscale=2)
+    out = evaluate_noref(sr, DegradationGenerator(ngf=4, n_blocks=1), tmp_path, 2, n_images=3)
+    assert out["kid"] == out["kid"] and out["real"]["noise"] > 0
+
+
+def test_high_pass_discriminator_shape():
+    from cyclesr.nets.cyclegan import NLayerDiscriminator
+    from cyclesr.nets.degrader import HighPassDiscriminator
+
+    x = torch.rand(2, 3, 24, 24)
+    D = HighPassDiscriminator(ndf=8, n_layers=2, out_channels=1)
+    assert D(x).shape == NLayerDiscriminator(ndf=8, n_layers=2, out_channels=1)(x).shape
