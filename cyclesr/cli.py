@@ -18,7 +18,8 @@ EPILOGS = {
   torchrun --nproc_per_node=2 -m cyclesr train --config configs/cyclesr_x4.yml          # several GPUs/processes""",
     "upscale": """examples:
   cyclesr upscale --checkpoint runs/try1/checkpoints/best.pt photo.jpg -o upscaled/
-  cyclesr upscale --checkpoint runs/try1/model old_photos/ -o upscaled/ --tile 256 --tta""",
+  cyclesr upscale --checkpoint runs/try1/model old_photos/ -o upscaled/ --tile 256 --tta
+  cyclesr upscale --checkpoint runs/try1/model scans/ -o big/ --outscale 3 --color-fix""",
     "evaluate": """examples:
   cyclesr evaluate --checkpoint runs/try1/checkpoints/best.pt --lr val/LR --hr val/HR --json eval.json
   cyclesr evaluate --checkpoint runs/try1/model --lr real_photos/          # no HR: SR images only""",
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- commands
 def cmd_train(args) -> int:
     from cyclesr.config import load_config
-    from cyclesr.engine.trainer import train
+    from cyclesr.engine.trainer import TrainingStopped, train
 
     cfg = load_config(args.config, args.overrides)
     out = Path(args.output_dir or f"runs/{Path(args.config).stem}_{time.strftime('%Y%m%d_%H%M%S')}")
@@ -136,8 +137,12 @@ def cmd_train(args) -> int:
             print(f"error: no checkpoint to resume at '{resume}'; pass --output-dir of the run "
                   "or --resume PATH", file=sys.stderr)
             return 2
-    summary = train(cfg, out, device=args.device, resume=resume, until_epoch=args.until_epoch,
-                    progress=not args.no_progress)
+    try:
+        summary = train(cfg, out, device=args.device, resume=resume, until_epoch=args.until_epoch,
+                        progress=not args.no_progress)
+    except TrainingStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     _print_train_summary(summary)
     return 130 if summary["interrupted"] else 0
 
@@ -153,6 +158,8 @@ def _print_train_summary(s: dict) -> None:
     print(f"  checkpoints:  {s['latest']}" + (f", {s['best_checkpoint']}" if s["best_checkpoint"] else ""))
     if s.get("model_dir"):
         print(f"  model:        {s['model_dir']}  (safetensors + model.json)")
+    if s.get("report"):
+        print(f"  report:       {s['report']}  (open it in a browser)")
     ck = s.get("model_dir") or s["best_checkpoint"] or s["latest"]
     if s["interrupted"]:
         print(f"next: resume with  cyclesr train --config {s['run_dir']}/config.yml "

@@ -183,7 +183,8 @@ def export_model(checkpoint: str | Path, fmt: str, output: Optional[str | Path] 
     if fmt == "safetensors":
         if out.suffix != ".safetensors":
             raise ExportError(f"a safetensors model file must end in .safetensors, got '{out}'")
-        if out.resolve() == (checkpoint / "model.safetensors" if checkpoint.is_dir() else checkpoint).resolve():
+        source = checkpoint / "model.safetensors" if checkpoint.is_dir() else checkpoint
+        if out.resolve() == source.resolve():
             raise ExportError(f"'{out}' is the input model itself; pass another -o")
         return write_model(sr, G, desc, out), None
     net = sr if net_name == "SR" else G
@@ -204,7 +205,11 @@ def export_model(checkpoint: str | Path, fmt: str, output: Optional[str | Path] 
     sizes = [(1, h, w)]
     if dynamic or fmt == "torchscript":
         sizes.append((2, h + 5, w + 3))
-    return out, check_export(fmt, out, net, sizes)
+    try:
+        return out, check_export(fmt, out, net, sizes)
+    except ExportError:
+        out.unlink(missing_ok=True)  # a file that does not reproduce the network is not kept
+        raise
 
 
 def run(args) -> int:

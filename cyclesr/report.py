@@ -157,7 +157,12 @@ def plot_validation(records: list[dict]) -> bytes:
             if pts:
                 ax.plot(*zip(*pts), style, label="CycleSR" if who == "cyclesr" else "bicubic", ms=4)
         ax.set_xlabel("epoch", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epochs = sorted({r["epoch"] for r in records})
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+            ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label, fontsize=10)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
@@ -216,14 +221,16 @@ def _image_section(i: int, name: str, lr, sr, hr, scale: int, metrics: dict, lim
     from cyclesr.evaluate import bicubic_upscale
     full = f"{lr.shape[-1]}x{lr.shape[-2]} &rarr; {sr.shape[-1]}x{sr.shape[-2]}"
     rows, cols, cropped = _central_window(*sr.shape[-2:], scale, limit)
-    lr_rows, lr_cols = slice(rows.start // scale, rows.stop // scale), slice(cols.start // scale, cols.stop // scale)
     bic = bicubic_upscale(lr, scale)[:, rows, cols]
-    lr, sr = lr[:, lr_rows, lr_cols], sr[:, rows, cols]
+    lr = lr[:, rows.start // scale:rows.stop // scale, cols.start // scale:cols.stop // scale]
+    sr = sr[:, rows, cols]
     if hr is not None:
         hr = hr[:, rows, cols]
     h, w = sr.shape[-2:]
     top, left, size = _detail_box(hr if hr is not None and hr.shape[-2:] == sr.shape[-2:] else sr, scale)
-    views = [("LR (input)", lr), ("bicubic", bic), ("CycleSR", sr)] + ([("HR (ground truth)", hr)] if hr is not None else [])
+    views = [("LR (input)", lr), ("bicubic", bic), ("CycleSR", sr)]
+    if hr is not None:
+        views.append(("HR (ground truth)", hr))
     uris = {t: _png(img) for t, img in views}
     caps = {k: f" &middot; PSNR-Y {v:.2f} dB" for k, v in metrics.items()}
     figs = "".join(
@@ -259,6 +266,7 @@ def _images(run_dir: Path, cfg: dict, max_images: int) -> tuple[str, int]:
     """HTML of the validation images of the last evaluation, and the epoch they come from."""
     from cyclesr.data.datasets import PairedDataset
     from cyclesr.data.io import load_rgb
+    from cyclesr.evaluate import bicubic_upscale
     from cyclesr.metrics import image_metrics
     epochs = sorted(p for p in (run_dir / "val").glob("epoch_*") if any(p.rglob("*.png")))
     if not epochs:
@@ -285,10 +293,10 @@ def _images(run_dir: Path, cfg: dict, max_images: int) -> tuple[str, int]:
         item = data[index[name]]
         sr, hr = load_rgb(sr_path), item.get("hr")
         metrics = {}
-        if hr is not None:
-            from cyclesr.evaluate import bicubic_upscale
+        if hr is not None:  # as the validation measured them (crop border, shift search)
+            bic = bicubic_upscale(item["lr"], scale)
             metrics = {"CycleSR": image_metrics(sr, hr, scale, shift)["psnr_y"],
-                       "bicubic": image_metrics(bicubic_upscale(item["lr"], scale), hr, scale, shift)["psnr_y"]}
+                       "bicubic": image_metrics(bic, hr, scale, shift)["psnr_y"]}
         parts.append(_image_section(len(parts), name, item["lr"], sr, hr, scale, metrics))
     return "".join(parts), int(folder.name.split("_")[-1])
 

@@ -52,3 +52,14 @@ def test_check_disjoint_catches_leak(tmp_path):
     _images(tmp_path / "b", 1, 32, 0)  # same pixels as a/img_00
     with pytest.raises(ValueError, match="also a training image"):
         check_disjoint([tmp_path / "a"], [tmp_path / "b"])
+
+
+def test_bicubic_residual_sr_starts_at_bicubic():
+    import torch.nn.functional as nnf
+
+    from cyclesr.registry import create_net
+
+    net = create_net("cyclesr.nets.fastsr:BicubicResidualSR", num_feat=8, num_block=1, upscale=4)
+    x = torch.rand(1, 3, 10, 13)
+    assert net.scale == 4
+    assert torch.allclose(net(x), nnf.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False))

@@ -19,7 +19,7 @@ from PIL import Image
 from cyclesr.cli import main
 from cyclesr.config import config_from_dict
 from cyclesr.engine import checkpoint as checkpoint_module
-from cyclesr.engine.checkpoint import CheckpointError, load_checkpoint
+from cyclesr.engine.checkpoint import load_checkpoint
 from cyclesr.engine.trainer import Trainer, TrainingStopped
 
 REPO = Path(__file__).resolve().parents[1]

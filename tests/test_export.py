@@ -114,3 +114,11 @@ def test_bad_requests_are_clear(trained, tmp_path):
         export_model(ckpt, "onnx", tmp_path / "a.onnx", opset=13)
     with pytest.raises(ExportError, match="must end in .safetensors"):
         export_model(ckpt, "safetensors", tmp_path / "a.bin")
+
+
+def test_an_export_that_does_not_reproduce_pytorch_is_refused_and_removed(trained, tmp_path, monkeypatch):
+    import cyclesr.export
+    monkeypatch.setattr(cyclesr.export, "TOLERANCE", -1.0)  # nothing can pass
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        export_model(trained[0], "onnx", tmp_path / "bad.onnx")
+    assert not (tmp_path / "bad.onnx").exists()

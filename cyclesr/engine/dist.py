@@ -20,7 +20,7 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
-__all__ = ["DistContext", "init_from_env", "wrap_ddp", "agreement", "barrier", "cleanup"]
+__all__ = ["DistContext", "init_from_env", "env_rank", "wrap_ddp", "agreement", "barrier", "cleanup"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,17 @@ class DistContext:
         return self.rank == 0
 
 
+_finished = False  # set by cleanup(): the run is over, never start a group again
+
+
+def env_rank() -> int:
+    """This process's rank from torchrun's environment (0 when not launched by torchrun)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_from_env(device: str | None = None) -> DistContext:
-    """A DistContext; starts the process group when launched by torchrun with WORLD_SIZE > 1."""
+    """A DistContext; starts the process group when launched by torchrun with WORLD_SIZE > 1
+    (once: called again after ``cleanup``, it only describes this process)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext()
@@ -50,7 +59,7 @@ def init_from_env(device: str | None = None) -> DistContext:
     else:
         dev = torch.device("cpu")
     started = False
-    if not tdist.is_initialized():
+    if not tdist.is_initialized() and not _finished:
         tdist.init_process_group(backend="nccl" if use_cuda else "gloo")
         started = True
     return DistContext(rank, world, local_rank, dev, started)
@@ -85,5 +94,7 @@ def barrier(ctx: DistContext) -> None:
 
 
 def cleanup(ctx: DistContext) -> None:
+    global _finished
     if ctx.started_here and tdist.is_initialized():
         tdist.destroy_process_group()
+        _finished = True

@@ -18,7 +18,7 @@ from cyclesr.data.datasets import PairedDataset
 from cyclesr.data.loader import train_loader
 from cyclesr.engine import dist
 from cyclesr.engine.buffer import ImageBuffer
-from cyclesr.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from cyclesr.engine.checkpoint import capture_rng, load_checkpoint, restore_rng
 from cyclesr.engine.ema import EMA
 from cyclesr.engine.log import RunLogger, panel
 from cyclesr.engine.setup import make_optimizers, make_settings
@@ -156,8 +156,10 @@ class Trainer:
         if not self.ctx.is_main:
             return
         if self.bad_steps:  # mid-way through non-finite steps: the state may be poisoned
+            kept = (f"{self.paths.latest} stays the last good one" if self.paths.latest.exists()
+                    else "no checkpoint yet")
             print(f"warning: not saving a checkpoint after {self.bad_steps} non-finite step(s); "
-                  f"{self.paths.latest} stays the last good one", file=sys.stderr)
+                  f"{kept}", file=sys.stderr)
             return
         from cyclesr.engine.checkpoint import atomic_write_bytes, serialize_checkpoint
         data = serialize_checkpoint(self.state_dict())
