@@ -34,3 +34,12 @@ def test_zero_size_passthrough_and_state_round_trip():
     b.load_state_dict(a.state_dict())
     x = torch.rand(4, 3, 2, 2)
     assert torch.equal(a.query(x), b.query(x))
+
+
+def test_non_finite_fakes_are_not_stored():
+    buf = ImageBuffer(2, seed=0)
+    buf.query(torch.full((1, 3, 2, 2), float("nan")))  # filling
+    buf.query(torch.rand(1, 3, 2, 2))
+    for _ in range(10):
+        buf.query(torch.full((2, 3, 2, 2), float("inf")))  # swapping
+    assert torch.isfinite(buf.images).all()

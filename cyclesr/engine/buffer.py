@@ -32,9 +32,11 @@ class ImageBuffer:
             self.images = torch.empty((self.size, *fakes.shape[1:]), dtype=fakes.dtype,
                                       device=fakes.device)
         out = fakes.clone()
+        # a skipped non-finite step must not leave NaNs in the buffer to come back later
+        finite = torch.isfinite(fakes).flatten(1).all(1)
         n_fill = min(self.size - self.count, fakes.shape[0])
         if n_fill:
-            self.images[self.count:self.count + n_fill] = fakes[:n_fill]
+            self.images[self.count:self.count + n_fill] = torch.nan_to_num(fakes[:n_fill], 0.5, 1.0, 0.0)
             self.count += n_fill
         rest = fakes.shape[0] - n_fill
         if rest:
@@ -45,7 +47,8 @@ class ImageBuffer:
                 slot = slots[idx].to(fakes.device)
                 pos = (idx + n_fill).to(fakes.device)
                 out[pos] = self.images[slot]
-                self.images[slot] = fakes[pos]
+                keep = finite[pos].view(-1, *([1] * (fakes.dim() - 1)))
+                self.images[slot] = torch.where(keep, fakes[pos], self.images[slot])
         return out
 
     def state_dict(self) -> dict:

@@ -35,7 +35,15 @@ class RunLogger:
         if not enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        path = self.run_dir / "metrics.jsonl"
+        cut = False
+        if path.exists() and path.stat().st_size:
+            with open(path, "rb") as f:
+                f.seek(-1, 2)
+                cut = f.read(1) != b"\n"
+        self.jsonl = open(path, "a", buffering=1)
+        if cut:  # a killed run may have left half a line: start on a fresh one
+            self.jsonl.write("\n")
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter

@@ -9,7 +9,9 @@ from cyclesr.config import Config
 from cyclesr.engine.steps import StepOptim, StepSettings
 from cyclesr.model import CycleSRModel
 
-__all__ = ["make_optimizers", "make_settings"]
+__all__ = ["make_optimizers", "make_settings", "memory_formats", "apply_memory_formats"]
+
+NET_NAMES = ("G", "F", "D_X", "D_Y", "SR")
 
 
 def make_optimizers(model: CycleSRModel, cfg: Config, device: torch.device) -> StepOptim:
@@ -43,3 +45,26 @@ def make_settings(cfg: Config, device: torch.device) -> StepSettings:
                         batch_generators=exact and gan.generator == "ResnetGenerator",
                         batch_discriminators=exact and gan.discriminator == "NLayerDiscriminator",
                         autocast=autocast)
+
+
+def memory_formats(channels_last: bool | str, device: torch.device) -> dict[str, torch.memory_format]:
+    """The weight layout of each network, and of the training batch (key ``"batch"``).
+
+    ``trainer.channels_last``: true puts everything in channels_last (NHWC), false nothing;
+    ``"auto"`` only where it measured faster: on a CPU the SR network alone (its oneDNN
+    convolutions run ~15% faster in NHWC, while the instance-normalised CycleGAN networks lose
+    in layout copies what their convolutions gain), on CUDA everything (cuDNN's NHWC kernels).
+    """
+    cl, cf = torch.channels_last, torch.contiguous_format
+    if channels_last == "auto":
+        if device.type == "cuda":
+            return {k: cl for k in (*NET_NAMES, "batch")}
+        return {**{k: cf for k in NET_NAMES}, "SR": cl, "batch": cf}
+    fmt = cl if channels_last else cf
+    return {k: fmt for k in (*NET_NAMES, "batch")}
+
+
+def apply_memory_formats(model: CycleSRModel, formats: dict[str, torch.memory_format]) -> None:
+    """Convert each network's 4-D weights in place to its layout from ``memory_formats``."""
+    for name in NET_NAMES:
+        getattr(model, name).to(memory_format=formats[name])

@@ -17,7 +17,8 @@ import torch
 
 from cyclesr.config import Config
 from cyclesr.engine.buffer import ImageBuffer
-from cyclesr.engine.setup import make_optimizers, make_settings
+from cyclesr.engine.setup import (apply_memory_formats, make_optimizers, make_settings,
+                                  memory_formats)
 from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
 from cyclesr.model import build_model
 
@@ -59,9 +60,10 @@ def step_runner(cfg: Config, phase: str, device: torch.device, batch: int,
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
     torch.manual_seed(cfg.trainer.seed)
-    fmt = torch.channels_last if cfg.trainer.channels_last else torch.contiguous_format
-    model = build_model(cfg).to(device).to(memory_format=fmt)
-    data = random_batch(cfg, batch, patch, device, fmt)
+    model = build_model(cfg).to(device)
+    formats = memory_formats(cfg.trainer.channels_last, device)
+    apply_memory_formats(model, formats)
+    data = random_batch(cfg, batch, patch, device, formats["batch"])
     names = ("G", "F", "D_X", "D_Y", "SR")
     nets = StepNets(*(getattr(model, k) for k in names))
     if cfg.trainer.compile:

@@ -21,7 +21,8 @@ from cyclesr.engine.buffer import ImageBuffer
 from cyclesr.engine.checkpoint import capture_rng, load_checkpoint, restore_rng
 from cyclesr.engine.ema import EMA
 from cyclesr.engine.log import RunLogger, panel
-from cyclesr.engine.setup import make_optimizers, make_settings
+from cyclesr.engine.setup import (apply_memory_formats, make_optimizers, make_settings,
+                                  memory_formats)
 from cyclesr.engine.schedule import JOINT, learning_rates, phase_at
 from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
 from cyclesr.evaluate import evaluate_sr
@@ -77,8 +78,8 @@ class Trainer:
             PairedDataset(cfg.dataset.test.LR_dir, cfg.dataset.test.HR_dir)
         torch.manual_seed(t.seed + self.ctx.rank)
         model = build_model(cfg).to(self.device)
-        if t.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+        self.formats = memory_formats(t.channels_last, self.device)
+        apply_memory_formats(model, self.formats)
         self.model = model
         self.nets = self._wrap(model)
         self.optim = make_optimizers(model, cfg, self.device)
@@ -191,7 +192,7 @@ class Trainer:
         return lrs
 
     def _to_device(self, batch: dict) -> dict:
-        fmt = torch.channels_last if self.cfg.trainer.channels_last else torch.contiguous_format
+        fmt = self.formats["batch"]
         return {k: v.to(self.device, non_blocking=True, memory_format=fmt) for k, v in batch.items()
                 if torch.is_tensor(v)}
 
