@@ -133,7 +133,8 @@ def upscale_tensor(
     return out[0] if single else out
 
 
-def _normalised_weights(starts: list[int], span: int, size: int, pad: int, scale: int) -> list[Tensor]:
+def _normalised_weights(starts: list[int], span: int, size: int, pad: int,
+                        scale: int) -> list[Tensor]:
     """Each tile's 1-D blend weights along one axis, divided by their sum over all tiles.
 
     The tiles form a grid and every 2-D weight is the product of its row and column weights, so
@@ -181,7 +182,7 @@ def _upscale_tiled(
     return out
 
 
-CPU_TILE_BUDGET = 512 * 2**20  # activation bytes per batch of tiles on the CPU
+CPU_TILE_BUDGET = 768 * 2**20  # activation bytes per batch of tiles on the CPU
 _SAFETY = 1.25  # margin over the probed peak (allocator slack, tensors held across blocks)
 
 
@@ -268,9 +269,10 @@ def auto_tile_size(
     ``net_params`` is the network (its peak activation size per pixel is measured with one
     small forward pass) or its parameter count (the feature width is guessed from it).
     ``budget_bytes`` defaults to ``tile_budget(device)``; when free memory cannot be read the
-    answer is 512. The tile (a multiple of 32, at least 32) is chosen so that ``batch_tiles``
-    tiles with ``tile_pad`` context each fit the budget. The output image is not counted: it
-    is allocated once, on the CPU, whatever the tile size.
+    answer is 512. The tile is the multiple of 32 (at least 32) that runs the fewest pixels
+    through the network among those whose ``batch_tiles`` tiles, with ``tile_pad`` context each,
+    fit the budget. The output image is not counted: it is allocated once, on the CPU,
+    whatever the tile size.
     """
     if budget_bytes is None:
         budget_bytes = tile_budget(device)
@@ -279,8 +281,18 @@ def auto_tile_size(
     per_pixel = _bytes_per_pixel(net_params, scale)
     if h * w * per_pixel <= budget_bytes:
         return None
-    side = int(math.sqrt(budget_bytes / (per_pixel * max(batch_tiles, 1)))) - 2 * max(tile_pad, 0)
-    return max(32, side // 32 * 32)
+    pad = max(tile_pad, 0)
+    span = int(math.sqrt(budget_bytes / (per_pixel * max(batch_tiles, 1))))
+    largest = max(32, (span - 2 * pad) // 32 * 32)
+    # the multiple of 32 up to the largest that fits with the fewest pixels run through the network
+    return min(range(32, largest + 1, 32), key=lambda t: (_tiled_pixels(h, w, t, pad), -t))
+
+
+def _tiled_pixels(h: int, w: int, tile: int, pad: int) -> int:
+    """Input pixels the network sees when an ``h x w`` image is cut into ``tile`` tiles."""
+    span_h, starts_h = _tile_spans(h, tile, pad)
+    span_w, starts_w = _tile_spans(w, tile, pad)
+    return span_h * len(starts_h) * span_w * len(starts_w)
 
 
 def estimate_bytes(h: int, w: int, scale: int, net: nn.Module | int | None = None) -> int:

@@ -104,3 +104,24 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
     steps = [r["step"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
              if r.get("kind", "train") == "train"]
     assert sorted(steps) == sorted(set(steps)) and len(steps) == 6
+
+
+def test_a_non_finite_loss_on_another_rank_skips_the_update_here():
+    """``StepSettings.agree`` makes the finite-loss flag global (all_reduce MIN under DDP);
+    simulated here: another rank reports a non-finite loss, so this rank skips too."""
+    from cyclesr.config import config_from_dict
+    from cyclesr.engine.setup import make_optimizers, make_settings
+    from cyclesr.engine.steps import StepNets, pretrain_step
+    from cyclesr.model import build_model
+
+    cfg = config_from_dict({"dataset": {"upscale": 2},
+                            "model": {"sr": {"name": "VDSR", "SR_nb": 1, "SR_nf": 8}}})
+    model = build_model(cfg)
+    nets = StepNets(*(getattr(model, k) for k in NAMES))
+    s = make_settings(cfg, torch.device("cpu"))
+    s.agree = torch.zeros_like  # the minimum over ranks is 0: someone's loss was not finite
+    before = [p.detach().clone() for p in model.SR.parameters()]
+    batch = {"clean_lr": torch.rand(2, 3, 8, 8), "hr": torch.rand(2, 3, 16, 16)}
+    out = pretrain_step(nets, make_optimizers(model, cfg, torch.device("cpu")), batch, s)
+    assert not out["ok"]
+    assert all(torch.equal(a, b) for a, b in zip(before, model.SR.parameters()))

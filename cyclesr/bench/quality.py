@@ -304,6 +304,9 @@ def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAI
 
     b, c, d = (results[k]["psnr_y"] for k in ("bicubic_pairs", "cyclesr", "oracle"))
     results.update(gap_closure=gap_closure(b, c, d), gain_over_bicubic_pairs_db=c - b, oracle_gap_db=d - b)
+    results["settings"] = _settings(p, cfg, dirs, preset, design, recipe, seed, overrides, dev,
+                                    reuse_baselines)
+    (out / "results.json").write_text(json.dumps(results, indent=2))  # again below with the curve
     if checkpoint_curve:
         log("[quality] no-reference score vs test PSNR across CycleSR checkpoints")
         t0 = time.time()

@@ -20,7 +20,7 @@ PRESETS: dict[str, dict] = {
         gen=dict(ngf=8, n_blocks=1), ndf=8, n_layers_D=2, noref_images=4, noref_patch=8,
         max_test=None),
     "cpu-small": dict(  # <= 45 minutes on 2 CPU cores
-        crop=24, batch=4, iters=50, warmup=4, pretrain=6, joint=18, decay=8, eval_every=2,
+        crop=24, batch=4, iters=50, warmup=16, pretrain=6, joint=18, decay=8, eval_every=2,
         sr={"name": "cyclesr.nets.fastsr:BicubicResidualSR", "num_feat": 32, "num_block": 4}, sr_lr=5e-4,
         gen=dict(ngf=16, n_blocks=2), ndf=32, n_layers_D=2, noref_images=25, noref_patch=32,
         max_test=None),

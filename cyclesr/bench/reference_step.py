@@ -86,7 +86,8 @@ def reference_transfer_step(model, opt: dict, batch: dict, s, pools: tuple[Image
     idt_y = G(y)
     idt_x = F(x)
     pool_x, pool_y = pools
-    for D, real, fake, key in ((D_Y, y, pool_y.query(fake_y), "d_y"), (D_X, x, pool_x.query(fake_x), "d_x")):
+    for D, real, fake, key in ((D_Y, y, pool_y.query(fake_y), "d_y"),
+                               (D_X, x, pool_x.query(fake_x), "d_x")):
         opt[key].zero_grad(set_to_none=False)
         loss_d = 0.5 * (_gan_loss(D(real), True) + _gan_loss(D(fake.detach()), False))
         loss_d.backward()

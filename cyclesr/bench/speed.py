@@ -6,7 +6,9 @@ JSON. Timings are medians over repeated blocks, so that a busy machine disturbs 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,10 +34,13 @@ def add_parsers(sub) -> None:
     _common(p)
     p.add_argument("--phase", choices=("transfer", "pretrain", "joint"), default="joint")
     p.add_argument("--batch", type=int, default=None, help="default: dataset.train.batch_size")
-    p.add_argument("--patch", type=int, default=None, help="LR crop; default: dataset.train.crop_size")
+    p.add_argument("--patch", type=int, default=None,
+                   help="LR crop; default: dataset.train.crop_size")
     p.add_argument("--iters", type=int, default=5, help="iterations per timed block")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3, help="timed blocks; the median is reported")
+    p.add_argument("--channels-last", choices=("auto", "true", "false"), default=None,
+                   help="weight layout (default: trainer.channels_last); auto = where faster")
     p.add_argument("--reference", action="store_true",
                    help="also time a reference-like step (every call separate, SR twice, plain "
                         "Adam, per-image pool) in alternating blocks and report the speed-up")
@@ -66,6 +71,9 @@ def bench_step(args) -> dict:
 
     from cyclesr.engine.timing import measure, peak_memory, step_header, step_runner
     cfg = _config(args)
+    if args.channels_last is not None:
+        value = {"true": True, "false": False}.get(args.channels_last, args.channels_last)
+        cfg = cfg.replace(trainer=dataclasses.replace(cfg.trainer, channels_last=value))
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -97,7 +105,7 @@ def _synthetic_folders(root: Path, crop: int, scale: int) -> tuple[str, str]:
     hr_side, lr_side = max(512, crop * scale * 2), max(128, crop * 2)
     for sub, side in (("hr", hr_side), ("lr", lr_side)):
         (root / sub).mkdir(parents=True)
-        for i in range(16):
+        for i in range(8):
             noise = torch.rand(1, 3, side // 8, side // 8, generator=g)
             img = nnf.interpolate(noise, size=(side, side), mode="bicubic", align_corners=False)
             save_rgb(img[0].clamp(0, 1), root / sub / f"{i:03d}.png")
@@ -157,8 +165,8 @@ def bench_data(args) -> dict:
 
 def _print_summary(kind: str, r: dict) -> None:
     if kind == "step":
-        print(f"{r['phase']} step on {r['device_name']} ({r['threads']} threads), batch {r['batch']}, "
-              f"LR patch {r['lr_patch']}, x{r['scale']}: {r['ms_per_iter']:.1f} ms/iter "
+        print(f"{r['phase']} step on {r['device_name']} ({r['threads']} threads), "
+              f"batch {r['batch']}, LR patch {r['lr_patch']}, x{r['scale']}: {r['ms_per_iter']:.1f} ms/iter "
               f"(fastest block {r['ms_per_iter_min']:.1f}), {r['images_per_s']:.2f} images/s, "
               f"peak {r['peak_mem_kind']} {r['peak_mem_mb']:.0f} MiB")
         if "reference" in r:
@@ -177,19 +185,27 @@ def _print_summary(kind: str, r: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+    threads = torch.get_num_threads()
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if args.threads:
-        import torch
         torch.set_num_threads(args.threads)
-    if args.bench == "step":
-        result = bench_step(args)
-    elif args.bench == "data":
-        result = bench_data(args)
-    elif args.bench == "upscale":
-        from cyclesr.bench.upscale_speed import bench_upscale
-        result = bench_upscale(args)
-    else:
-        raise ValueError(f"unknown benchmark {args.bench!r}")
-    result = {"benchmark": args.bench, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **result}
+    try:
+        if args.bench == "step":
+            result = bench_step(args)
+        elif args.bench == "data":
+            result = bench_data(args)
+        elif args.bench == "upscale":
+            from cyclesr.bench.upscale_speed import bench_upscale
+            result = bench_upscale(args)
+        else:
+            raise ValueError(f"unknown benchmark {args.bench!r}")
+    finally:
+        torch.set_num_threads(threads)
+    machine = {"cpu_count": os.cpu_count(), "load_avg_1min_before": load_before,
+               "load_avg_1min_after": os.getloadavg()[0] if load_before is not None else None}
+    result = {"benchmark": args.bench, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **result,
+              "machine": machine}
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

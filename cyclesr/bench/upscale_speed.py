@@ -19,7 +19,8 @@ def add_upscale_parser(sub, common) -> None:
                        "--checkpoint (or a freshly initialised one from --config): tiled, and "
                        "untiled when it fits. Each case runs in its own process.")
     common(p, config_required=False)
-    p.add_argument("--checkpoint", default=None, help="checkpoint .pt, model folder or .safetensors")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint .pt, model folder or .safetensors")
     p.add_argument("--size", default="512x512", help="LR input size WxH (default 512x512)")
     p.add_argument("--tile", type=int, default=None, help="tile size in LR pixels (default: auto)")
     p.add_argument("--tile-pad", type=int, default=16)

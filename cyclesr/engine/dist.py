@@ -20,7 +20,8 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
-__all__ = ["DistContext", "init_from_env", "env_rank", "wrap_ddp", "agreement", "barrier", "cleanup"]
+__all__ = ["DistContext", "init_from_env", "env_rank", "wrap_ddp", "agreement", "barrier",
+           "cleanup"]
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ def make_settings(cfg: Config, device: torch.device) -> StepSettings:
                         autocast=autocast)
 
 
-def memory_formats(channels_last: bool | str, device: torch.device) -> dict[str, torch.memory_format]:
+def memory_formats(channels_last: bool | str, device: torch.device
+                   ) -> dict[str, torch.memory_format]:
     """The weight layout of each network, and of the training batch (key ``"batch"``).
 
     ``trainer.channels_last``: true puts everything in channels_last (NHWC), false nothing;

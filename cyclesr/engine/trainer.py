@@ -76,7 +76,9 @@ class Trainer:
         validate_paths(cfg)
         if cfg.dataset.test.LR_dir:  # fail now, not at the first validation, on unmatched names
             PairedDataset(cfg.dataset.test.LR_dir, cfg.dataset.test.HR_dir)
-        torch.manual_seed(t.seed + self.ctx.rank)
+        if self.device.type == "cuda":  # fixed crop sizes: let cuDNN pick its fastest kernels
+            torch.backends.cudnn.benchmark = True
+        torch.manual_seed(t.seed + self.ctx.rank)  # DDP then copies rank 0's initial weights
         model = build_model(cfg).to(self.device)
         self.formats = memory_formats(t.channels_last, self.device)
         apply_memory_formats(model, self.formats)
@@ -88,7 +90,7 @@ class Trainer:
                         ImageBuffer(gan.buffer_size, seed=t.seed * 2 + 2 + 1000 * self.ctx.rank))
         self.ema = EMA(model.SR, cfg.model.ema_decay) if cfg.model.ema_decay > 0 else None
         self.settings = make_settings(cfg, self.device)
-        self.settings.agree = dist.agreement(self.ctx)  # all ranks skip a non-finite update together
+        self.settings.agree = dist.agreement(self.ctx)  # ranks skip a non-finite update together
         self.dataset, self.sampler, self.loader = self._data()
         self.epoch, self.iter_in_epoch, self.global_step = 1, 0, 0
         self.best = {"psnr_y": -math.inf, "epoch": 0}

@@ -15,7 +15,7 @@ from torch import nn
 from .blocks import ResidualBlock, check_norm, init_weights
 from .cyclegan import NLayerDiscriminator
 
-__all__ = ["DegradationGenerator", "HighPassDiscriminator"]
+__all__ = ["DegradationGenerator", "PixelNoiseDegradationGenerator", "HighPassDiscriminator"]
 
 
 class DegradationGenerator(nn.Module):
@@ -55,6 +55,28 @@ class DegradationGenerator(nn.Module):
             n, _, h, w = x.shape
             inp = torch.cat([inp, torch.randn(n, self.noise_nc, h, w, dtype=x.dtype, device=x.device)], 1)
         return (x + self.tail(self.body(self.head(inp)))).clamp(0, 1)
+
+
+class PixelNoiseDegradationGenerator(DegradationGenerator):
+    """``DegradationGenerator`` plus i.i.d. output noise with a learned, image-dependent
+    amplitude: ``x + r(x, z) + a(x, z) * n``, n ~ N(0, 1) per pixel and channel (sensor-like
+    noise added after the last resize is white; noise made by 3x3 convs is not)."""
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 32, n_blocks: int = 4,
+                 norm: str = "none", up_mode: str = "transpose", n_downsampling: int = 0,
+                 noise_nc: int = 4):
+        super().__init__(input_nc, output_nc, ngf, n_blocks, norm, up_mode, n_downsampling, noise_nc)
+        self.amplitude = nn.Conv2d(ngf, output_nc, 3, padding=1)
+        nn.init.zeros_(self.amplitude.weight)
+        nn.init.zeros_(self.amplitude.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inp = x * 2 - 1
+        if self.noise_nc:
+            n, _, h, w = x.shape
+            inp = torch.cat([inp, torch.randn(n, self.noise_nc, h, w, dtype=x.dtype, device=x.device)], 1)
+        feat = self.body(self.head(inp))
+        return (x + self.tail(feat) + self.amplitude(feat) * torch.randn_like(x)).clamp(0, 1)
 
 
 class HighPassDiscriminator(NLayerDiscriminator):

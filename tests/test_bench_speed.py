@@ -1,0 +1,115 @@
+"""``cyclesr bench step|data|upscale`` print numbers, and the reference-like step they compare
+against computes the same updates as the optimised step."""
+import json
+
+import pytest
+import torch
+import yaml
+
+from cyclesr.bench.reference_step import (ImagePool, make_reference_optimizers,
+                                          reference_pretrain_step, reference_transfer_step)
+from cyclesr.cli import main
+from cyclesr.config import config_from_dict
+from cyclesr.engine.buffer import ImageBuffer
+from cyclesr.engine.setup import make_optimizers, make_settings
+from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
+from cyclesr.model import build_model
+
+NAMES = ("G", "F", "D_X", "D_Y", "SR")
+TINY = {"dataset": {"upscale": 2, "train": {"crop_size": 16, "batch_size": 2, "num_workers": 0}},
+        "model": {"cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_D": 2, "buffer_size": 3},
+                  "sr": {"name": "VDSR", "SR_nb": 2, "SR_nf": 8, "SR_norm_type": "batch"},
+                  "SR_lam": 1000.0, "cycleSR_lam": 10.0, "grad_clip": 0.05}}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One thread: on a small shared CPU, two OpenMP threads competing with other processes
+    make these tiny steps many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def _run_json(argv, capsys) -> dict:
+    assert main(argv + ["--json", "--threads", "1"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bench_step_json_and_reference(tiny_config, tmp_path, capsys):
+    out_file = tmp_path / "step.json"
+    r = _run_json(["bench", "step", "--config", str(tiny_config), "--iters", "1", "--warmup", "1",
+                   "--repeats", "2", "--device", "cpu", "--reference", "--out", str(out_file)], capsys)
+    assert r["benchmark"] == "step" and r["phase"] == "joint" and r["batch"] == 2
+    assert r["ms_per_iter"] > 0 and r["images_per_s"] > 0 and r["peak_mem_kind"] == "rss"
+    assert r["reference"]["ms_per_iter"] > 0 and r["speedup"] > 0
+    assert json.loads(out_file.read_text())["ms_per_iter"] == r["ms_per_iter"]
+
+
+@pytest.mark.parametrize("phase", ["transfer", "pretrain"])
+def test_bench_step_phases_and_sizes(tiny_config, phase, capsys):
+    r = _run_json(["bench", "step", "--config", str(tiny_config), "--phase", phase, "--batch", "1",
+                   "--patch", "12", "--iters", "1", "--warmup", "0", "--repeats", "1"], capsys)
+    assert r["phase"] == phase and r["batch"] == 1 and r["lr_patch"] == 12
+
+
+def test_bench_data_synthetic(tiny_config, capsys):
+    r = _run_json(["bench", "data", "--config", str(tiny_config), "--batches", "3", "--workers", "0",
+                   "--device", "cpu"], capsys)
+    assert r["synthetic_images"] and r["batches"] == 3 and r["patches_per_s"] > 0
+    assert r["step_images_per_s"] > 0 and r["loader_headroom"] > 0
+
+
+def test_bench_upscale_tiled_and_untiled(tiny_config, capsys):
+    r = _run_json(["bench", "upscale", "--config", str(tiny_config), "--size", "40x30", "--tile", "16",
+                   "--untiled", "yes", "--device", "cpu"], capsys)
+    assert r["out_size"] == "80x60"
+    assert r["tiled"]["tile"] == 16 and r["untiled"]["tile"] is None
+    for case in (r["tiled"], r["untiled"]):
+        assert case["out_mp_per_s"] > 0 and case["peak_rss_mb"] > 0
+    assert main(["bench", "upscale", "--config", str(tiny_config), "--size", "40"]) == 2
+    assert "WxH" in capsys.readouterr().err
+
+
+def test_image_pool_fills_then_swaps():
+    pool = ImagePool(3, seed=0)
+    first = torch.arange(2.0).view(2, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: returned unchanged
+    out = pool.query(torch.arange(2.0, 6.0).view(4, 1, 1, 1))
+    assert out.shape == (4, 1, 1, 1) and len(pool.images) == 3
+
+
+@pytest.mark.parametrize("phase", ["transfer", "pretrain", "joint"])
+def test_reference_like_step_computes_the_same_update(phase):
+    """One iteration (the buffers are still filling, so both return the new fakes)."""
+    cfg = config_from_dict(TINY)
+    s = make_settings(cfg, torch.device("cpu"))
+    torch.manual_seed(0)
+    ours = build_model(cfg).double()
+    ref = build_model(cfg).double()
+    ref.load_state_dict(ours.state_dict())
+    g = torch.Generator().manual_seed(1)
+    batch = {"clean_lr": torch.rand(2, 3, 16, 16, generator=g, dtype=torch.float64),
+             "real_lr": torch.rand(2, 3, 16, 16, generator=g, dtype=torch.float64),
+             "hr": torch.rand(2, 3, 32, 32, generator=g, dtype=torch.float64)}
+    nets = StepNets(*(getattr(ours, k) for k in NAMES))
+    opt = make_optimizers(ours, cfg, torch.device("cpu"))
+    ref_opt = make_reference_optimizers(ref, cfg)
+    if phase == "pretrain":
+        pretrain_step(nets, opt, batch, s)
+        reference_pretrain_step(ref, ref_opt, batch, s)
+    else:
+        transfer_step(nets, opt, batch, s, (ImageBuffer(3, 1), ImageBuffer(3, 2)), phase == "joint")
+        reference_transfer_step(ref, ref_opt, batch, s, (ImagePool(3, 1), ImagePool(3, 2)),
+                                phase == "joint")
+    for k in NAMES:
+        for (name, a), b in zip(getattr(ours, k).named_parameters(), getattr(ref, k).parameters()):
+            assert torch.allclose(a, b, rtol=1e-6, atol=1e-7), f"{k}.{name}"
