@@ -76,6 +76,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--crop-border", type=int, default=None, help="default: the scale")
     p.add_argument("--json", default=None, help="write per-image and mean metrics here")
     p.add_argument("--save-images", default=None, metavar="DIR", help="write SR images here")
+    p.add_argument("--clean-hr", default=None, metavar="DIR",
+                   help="without --hr: sharp images to make G's fake LR from (default: the SR "
+                        "outputs, downscaled)")
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--device", default=None)
 
@@ -195,7 +198,7 @@ def cmd_evaluate(args) -> int:
     from cyclesr.evaluate import evaluate_sr
     from cyclesr.publish import load_any
 
-    sr, _, scale = load_any(args.checkpoint)
+    sr, G, scale = load_any(args.checkpoint)
     result = evaluate_sr(sr, args.lr, args.hr, scale, shift_search=args.shift_search,
                          crop_border=args.crop_border, device=args.device, tile=args.tile,
                          out_dir=Path(args.save_images) if args.save_images else None, progress=True)
@@ -206,7 +209,12 @@ def cmd_evaluate(args) -> int:
             m = mean[k]
             print(f"{k:10s} {m['psnr_rgb']:9.2f} {m['psnr_y']:8.2f} {m['ssim_y']:7.4f}")
     else:
-        print(f"{result['count']} images upscaled (no --hr given, so no metrics)")
+        print(f"{result['count']} images upscaled (no --hr given: no-reference statistics only)")
+        if G is not None:
+            from cyclesr.noref import evaluate_noref
+            result["noref"] = evaluate_noref(sr, G, args.lr, scale, clean_hr_dir=args.clean_hr,
+                                             device=args.device)
+            _print_noref(result["noref"])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))
@@ -214,6 +222,13 @@ def cmd_evaluate(args) -> int:
     if args.save_images:
         print(f"SR images written to {args.save_images}")
     return 0
+
+
+def _print_noref(stats: dict) -> None:
+    """How close G's fake LR is to the real LR, without ground truth (lower KID = closer)."""
+    print(f"KID(fake LR, real LR) = {stats['kid']:.4f}  (lower is closer; compare checkpoints)")
+    for key, real in stats["real"].items():
+        print(f"  {key:12s} fake LR {stats['fake'][key]:9.3f}   real LR {real:9.3f}")
 
 
 def cmd_degrade(args) -> int:

@@ -123,6 +123,7 @@ class TrainerConfig:
     keep_checkpoints: int = 3             # per-epoch checkpoints kept besides best and latest
     sample_freq: int = 0                  # write image panels every N iterations (0 = per epoch)
     max_bad_steps: int = 20               # consecutive non-finite losses before stopping
+    noref_images: int = 16                # images for the no-reference G(X)-vs-real score (0 = off)
     channels_last: bool = False
     amp: str = "off"                      # off | bf16 | fp16 (CUDA)
     compile: bool = False                 # torch.compile the networks

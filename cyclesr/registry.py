@@ -20,6 +20,8 @@ from typing import Callable
 from torch import nn
 
 from .nets import EDSR, VDSR, NLayerDiscriminator, ResnetGenerator, RRDBNet, SRResNet
+from .nets.degrader import DegradationGenerator, HighPassDiscriminator
+from .nets.fastsr import BicubicResidualSR
 
 __all__ = ["NETS", "register_net", "create_net", "resolve_net", "net_scale"]
 
@@ -39,7 +41,8 @@ def register_net(name: str) -> Callable[[type], type]:
     return decorator
 
 
-for _cls in (ResnetGenerator, NLayerDiscriminator, VDSR, SRResNet, EDSR, RRDBNet):
+for _cls in (ResnetGenerator, NLayerDiscriminator, VDSR, SRResNet, EDSR, RRDBNet,
+             DegradationGenerator, HighPassDiscriminator, BicubicResidualSR):
     register_net(_cls.__name__)(_cls)
 
 

@@ -67,7 +67,7 @@ def validate_config(cfg: Config) -> None:
         if not 0 <= getattr(m, key) < 1:
             _fail(cfg, f"model.{key}", "in [0, 1)", getattr(m, key))
     for key in ("n_epoch", "n_epoch_decay", "warmup_epochs", "pretrain_epochs", "keep_checkpoints",
-                "sample_freq", "val_ps_offset", "max_bad_steps"):
+                "sample_freq", "val_ps_offset", "max_bad_steps", "noref_images"):
         _positive(cfg, f"trainer.{key}", getattr(t, key), allow_zero=True)
     for key in ("eval_epoch", "print_freq", "epoch_count", "lr_decay_step"):
         _positive(cfg, f"trainer.{key}", getattr(t, key))

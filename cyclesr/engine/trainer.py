@@ -288,6 +288,20 @@ class Trainer:
             self.log.scalars("val", values, self.global_step, epoch)
         return result
 
+    def score_without_ground_truth(self, epoch: int) -> Optional[dict]:
+        """How close G(X) is to the real LR domain (KID on patch features, noise, blockiness,
+        sharpness): needs no HR for the real images, so users can compare checkpoints."""
+        n = self.cfg.trainer.noref_images
+        if not n or not self.ctx.is_main:
+            return None
+        from cyclesr.noref import noref_from_folders
+        tr = self.cfg.dataset.train
+        stats = noref_from_folders(self.model.G, tr.HR_dir, tr.LR_dir, self.cfg.upscale, n_images=n,
+                                   seed=self.cfg.trainer.seed)
+        values = {"kid": stats["kid"], **{f"gap_{k}": v for k, v in stats["stat_gap"].items()}}
+        self.log.scalars("noref", values, self.global_step, epoch)
+        return stats
+
     def _handle_signal(self, signum, frame) -> None:
         if self._stop_signal is not None:  # second Ctrl-C: stop at once
             raise KeyboardInterrupt
@@ -334,6 +348,7 @@ class Trainer:
         is_eval = epoch % t.eval_epoch == 0 or epoch == last
         best = False
         if is_eval:
+            self.score_without_ground_truth(epoch)
             result = self.validate(epoch)
             score = result["mean"]["cyclesr"].get("psnr_y") if result else None
             if score is not None and score > self.best["psnr_y"] and phase_at(epoch, t).train_sr:
