@@ -152,7 +152,7 @@ def cmd_train(args) -> int:
 
 def _print_train_summary(s: dict) -> None:
     from cyclesr.engine import dist
-    if dist.init_from_env().rank != 0:
+    if dist.env_rank() != 0:
         return
     state = "interrupted" if s["interrupted"] else "finished"
     print(f"training {state} at epoch {s['epoch'] - (0 if s['interrupted'] else 1)} "

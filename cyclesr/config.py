@@ -17,7 +17,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -101,6 +101,8 @@ class ModelConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     ema_decay: float = 0.0                # EMA of SR weights (e.g. 0.999); 0 = off
+    synth_mix: float = 0.0                # joint phase: fraction of SR inputs from synth_recipe(HR) instead of G(X)
+    synth_recipe: str = "generic"         # degradation recipe/preset for synth_mix (last down step set to dataset.upscale)
     cyclegan: CycleGANConfig = field(default_factory=CycleGANConfig)
     sr: SRConfig = field(default_factory=SRConfig)
 
@@ -124,7 +126,7 @@ class TrainerConfig:
     sample_freq: int = 0                  # write image panels every N iterations (0 = per epoch)
     max_bad_steps: int = 20               # consecutive non-finite losses before stopping
     noref_images: int = 16                # images for the no-reference G(X)-vs-real score (0 = off)
-    channels_last: bool = False
+    channels_last: Union[bool, str] = "auto"  # true | false | auto (where measured faster)
     amp: str = "off"                      # off | bf16 | fp16 (CUDA)
     compile: bool = False                 # torch.compile the networks
 

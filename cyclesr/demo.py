@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from cyclesr.config import load_config
-from cyclesr.data.degrade import RECIPES, Recipe
+from cyclesr.data.degrade import Recipe
 from cyclesr.data.io import load_rgb, to_uint8, write_image
 
 __all__ = ["run_demo", "prepare_demo_data", "DEMO_RECIPE"]
@@ -30,7 +30,9 @@ HR_PHOTOS = ("astronaut.png", "coffee.png", "motorcycle_left.png", "hubble_deep_
 REAL_LR_PHOTOS = ("retina.jpg", "motorcycle_right.png", "rocket.jpg", "brick.png", "grass.png",
                   "gravel.png", "color.png")
 HELD_OUT = "chelsea.png"
-DEMO_RECIPE = RECIPES["camera"]
+# a moderate phone-camera chain: optics blur, sensor downsampling, noise, JPEG
+DEMO_RECIPE = ("blur(sigma=0.8~1.6) > down(scale=4, mode=bicubic|bilinear|area) "
+               "> noise(sigma=3~8, gray=0.3) > jpeg(quality=60~90)")
 
 
 def _bundled(name: str) -> Path:

@@ -74,8 +74,18 @@ def validate_config(cfg: Config) -> None:
     if cfg.total_epochs < 1:
         _fail(cfg, "trainer.n_epoch", "at least 1 in total with trainer.n_epoch_decay",
               t.n_epoch)
+    if not 0 <= m.synth_mix <= 1:
+        _fail(cfg, "model.synth_mix", "in [0, 1]", m.synth_mix)
+    if m.synth_mix > 0:
+        from cyclesr.data.degrade import Recipe
+        try:
+            Recipe.parse(m.synth_recipe).with_scale(ds.upscale)
+        except (ValueError, TypeError, KeyError) as err:
+            _fail(cfg, "model.synth_recipe", f"a degradation recipe or preset name ({err})", m.synth_recipe)
     _choice(cfg, "trainer.lr_policy", t.lr_policy, ("linear", "step", "cosine"))
     _choice(cfg, "trainer.amp", t.amp, ("off", "bf16", "fp16"))
+    if t.channels_last not in (True, False, "auto"):
+        _fail(cfg, "trainer.channels_last", "true, false or auto", t.channels_last)
     if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
         _fail(cfg, "trainer.device", "auto | cpu | cuda | cuda:N", t.device)
 

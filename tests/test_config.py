@@ -82,6 +82,7 @@ def test_vega_path_override():
     ("trainer.not_a_key=1", "trainer.not_a_key"),
     ("model.cyc_lr=-1", "model.cyc_lr"),
     ("model.sr.upscale=2", "model.sr.upscale"),
+    ("model.synth_mix=1.5", "model.synth_mix"),
 ])
 def test_bad_values_name_key_and_file(override, key):
     with pytest.raises(ConfigError) as err:
@@ -105,3 +106,12 @@ def test_bad_override_syntax():
 def test_missing_file():
     with pytest.raises(ConfigError, match="not found"):
         load_config("does/not/exist.yml")
+
+
+def test_synth_recipe_is_checked_when_mixing():
+    base = REPO / "configs" / "cyclesr_x4.yml"
+    assert load_config(base, ["model.synth_recipe=nonsense(x=1)"]).model.synth_mix == 0  # unused: fine
+    cfg = load_config(base, ["model.synth_mix=0.5"])
+    assert cfg.model.synth_recipe == "generic"
+    with pytest.raises(ConfigError, match="model.synth_recipe"):
+        load_config(base, ["model.synth_mix=0.5", "model.synth_recipe=nonsense(x=1)"])

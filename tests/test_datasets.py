@@ -163,3 +163,27 @@ def test_paired_dataset_matches_by_stem(tmp_path):
 def test_paired_dataset_reads_16bit_and_alpha(tmp_path):
     write_image(tmp_path / "lr" / "a.png", torch.rand(3, 6, 5), alpha=torch.rand(1, 6, 5), bit_depth=16)
     assert PairedDataset(tmp_path / "lr")[0]["lr"].shape == (3, 6, 5)
+
+
+def test_synthetic_lr_has_clean_lr_size_and_is_reproducible(folders):
+    plain = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, seed=3)
+    mixed = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, seed=3, synth_recipe="generic",
+                            synth_mix=0.5, length=40)
+    again = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, seed=3, synth_recipe="generic",
+                            synth_mix=0.5, length=40)
+    assert mixed.synth_recipe.scale == SCALE  # the preset's last down step follows `scale`
+    flags = []
+    for i in range(40):
+        item = mixed[i]
+        assert item["synth_lr"].shape == item["clean_lr"].shape == (3, CROP, CROP)
+        assert item["use_synth"].shape == (1, 1, 1) and item["synth_lr"].dtype == torch.float32
+        assert torch.equal(item["synth_lr"], again[i]["synth_lr"])
+        assert torch.equal(item["use_synth"], again[i]["use_synth"])
+        flags.append(float(item["use_synth"]))
+        if i < 3:  # the synthetic branch has its own generator: the other keys are unchanged
+            assert _same(item, plain[i])
+    assert 0 < sum(flags) < 40  # about half of the samples are flagged
+    mixed.set_epoch(1)
+    assert not torch.equal(mixed[0]["synth_lr"], again[0]["synth_lr"])
+    only = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, synth_recipe="generic", synth_mix=1.0)
+    assert all(float(only[i]["use_synth"]) == 1.0 for i in range(3))

@@ -86,3 +86,81 @@ def test_non_finite_loss_skips_update():
     data["hr"] = data["hr"] * float("nan")
     out = pretrain_step(nets, opt, data, make_settings(cfg, torch.device("cpu")))
     assert not out["ok"] and changed(before, model) == set()
+
+
+def mixed_batch(use, seed=1, dtype=torch.float32):
+    data = batch(dtype, seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    data["synth_lr"] = torch.rand(2, 3, 16, 16, generator=g, dtype=dtype)
+    data["use_synth"] = torch.tensor(use, dtype=dtype).view(-1, 1, 1, 1)
+    return data
+
+
+@pytest.mark.parametrize("cycle_sr_lam", [0.0, 1000.0])
+def test_synthetic_only_sr_update_ignores_the_generator(cycle_sr_lam):
+    """synth_mix = 1: the SR update is an SR-only step on synth_lr, whatever G is, and the SR
+    loss gives G no gradient."""
+    cfg = tiny_cfg(SR_lam=1.0, cycleSR_lam=cycle_sr_lam, grad_clip=0.0)
+    s = make_settings(cfg, torch.device("cpu"))
+    data = mixed_batch([1.0, 1.0], dtype=torch.float64)
+    model_a, nets_a, opt_a, bufs_a = setup(cfg, torch.float64)
+    model_b, nets_b, opt_b, bufs_b = setup(cfg, torch.float64)
+    torch.manual_seed(5)
+    for p in model_b.G.parameters():  # another generator
+        p.data.add_(0.1 * torch.randn_like(p))
+    model_c, nets_c, opt_c, _ = setup(cfg, torch.float64)
+    out_a = transfer_step(nets_a, opt_a, data, s, bufs_a, joint=True)
+    transfer_step(nets_b, opt_b, data, s, bufs_b, joint=True)
+    pretrain_step(nets_c, opt_c, {"clean_lr": data["synth_lr"], "hr": data["hr"]}, s)
+    for pa, pb, pc in zip(model_a.SR.parameters(), model_b.SR.parameters(), model_c.SR.parameters()):
+        assert torch.equal(pa, pb)  # G does not matter at all
+        # equal up to rounding (the joint step rescales the SR gradient by SR_lam / cycleSR_lam),
+        # far below one Adam step (lr 1e-4)
+        assert torch.allclose(pa, pc, rtol=0, atol=1e-7)
+    assert out_a["losses"]["sr"] > 0
+    # G's update is the one without any SR loss (cycleSR_lam = 0 with an unmixed batch)
+    ref_cfg = tiny_cfg(SR_lam=1.0, cycleSR_lam=0.0, grad_clip=0.0)
+    model_d, nets_d, opt_d, bufs_d = setup(ref_cfg, torch.float64)
+    transfer_step(nets_d, opt_d, data, make_settings(ref_cfg, torch.device("cpu")), bufs_d, joint=True)
+    for pa, pd in zip(model_a.G.parameters(), model_d.G.parameters()):
+        assert torch.allclose(pa, pd, rtol=0, atol=1e-7)
+
+
+def test_mixed_batch_generator_sr_loss_covers_only_its_samples():
+    """With one synthetic sample of two, G's SR gradient is that of the SR loss on its own
+    sample (weight cycleSR_lam), and the SR network's gradient that of the batch mean. (An SR
+    network without batch norm: with it, batch statistics couple the samples.)"""
+    sr = {"name": "VDSR", "SR_nb": 2, "SR_nf": 8, "SR_norm_type": "none"}
+    cfg = tiny_cfg(SR_lam=1000.0, cycleSR_lam=10.0, grad_clip=0.0, sr=sr)
+    s = make_settings(cfg, torch.device("cpu"))
+    data = mixed_batch([1.0, 0.0], dtype=torch.float64)
+    model, nets, opt, bufs = setup(cfg, torch.float64)
+    ref, ref_nets, _, _ = setup(cfg, torch.float64)
+    for o in (opt.gen, opt.sr, opt.d_x, opt.d_y):  # read the gradients instead of stepping
+        o.step = lambda *a, **k: None
+    transfer_step(nets, opt, data, s, bufs, joint=True)
+    # by hand: CycleGAN losses + cycleSR_lam * SR loss on the G(X) sample for G; SR_lam * batch mean for SR
+    x, hr = data["clean_lr"], data["hr"]
+    fake = ref.G(x)
+    sr_in = torch.cat([data["synth_lr"][:1], fake[1:]])
+    sr_out = ref.SR(sr_in)
+    per_sample = ((sr_out - hr) ** 2).flatten(1).mean(1)
+    g_sr = torch.autograd.grad(10.0 * per_sample[1], list(ref.G.parameters()), retain_graph=True,
+                               allow_unused=True)
+    sr_grad = torch.autograd.grad(1000.0 * per_sample.mean(), list(ref.SR.parameters()))
+    sr_scale = max(float(g.abs().max()) for g in sr_grad)
+    for p, g in zip(model.SR.parameters(), sr_grad):
+        # the step casts SR outputs to float32 for the loss: agreement to float32 precision
+        assert torch.allclose(p.grad, g, rtol=1e-6, atol=1e-6 * sr_scale)
+    # G's gradient also has the CycleGAN terms: compare the SR part through a run without it
+    cfg0 = tiny_cfg(SR_lam=1000.0, cycleSR_lam=0.0, grad_clip=0.0, sr=sr)
+    model0, nets0, opt0, bufs0 = setup(cfg0, torch.float64)
+    for o in (opt0.gen, opt0.sr, opt0.d_x, opt0.d_y):
+        o.step = lambda *a, **k: None
+    transfer_step(nets0, opt0, data, make_settings(cfg0, torch.device("cpu")), bufs0, joint=True)
+    scale = max(float(g.abs().max()) for g in g_sr if g is not None)
+    assert scale > 0
+    for p, p0, g in zip(model.G.parameters(), model0.G.parameters(), g_sr):
+        extra = p.grad - p0.grad
+        want = torch.zeros_like(extra) if g is None else g
+        assert torch.allclose(extra, want, rtol=1e-5, atol=1e-6 * scale)

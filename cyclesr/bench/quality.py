@@ -363,7 +363,8 @@ def add_parsers(bench_sub) -> None:
     q.add_argument("--test-lr", help="test LR folder matched by name with --test-hr (instead of --recipe)")
     q.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS))
     q.add_argument("--design", default="improved", choices=DESIGNS,
-                   help="CycleSR transfer design: the reference's or the improved one")
+                   help="CycleSR transfer design: the reference's, the improved one, or the improved one "
+                        "with synthetic degradations mixed into SR training (improved-mix)")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of the generated CycleSR config (also the baselines' "
                         "shared SR settings), e.g. model.cycleSR_lam=1000")

@@ -3,7 +3,8 @@
 A preset fixes what every trained method shares (SR network, LR patch, batch, SR learning
 rate and the number of SR updates) and the CycleSR transfer design. ``design`` picks the
 transfer design: ``reference`` (CycleGAN ResNet generator with 4x internal downsampling, SR
-loss into G, as Vega's CycleSR) or ``improved`` (see ``IMPROVED``).
+loss into G, as Vega's CycleSR), ``improved`` (see ``IMPROVED``) or ``improved-mix``
+(``IMPROVED`` plus synthetic degradations mixed into the SR training, see ``IMPROVED_MIX``).
 """
 from __future__ import annotations
 
@@ -42,7 +43,12 @@ IMPROVED = {
                  "lambda_identity": 0.0},
     "cycleSR_lam": 0.0,
 }
-DESIGNS = ("reference", "improved")
+# ``improved-mix``: the improved design, with half of the SR network's joint-phase inputs
+# degraded by the broad synthetic "generic" recipe (cyclesr.data.degrade.RECIPES) instead of
+# coming from G(X). The recipe is a generic Real-ESRGAN-style prior, not fitted to any benchmark
+# recipe; ``--set model.synth_mix=1`` gives the synthetic-only ablation.
+IMPROVED_MIX = {**IMPROVED, "synth_mix": 0.5, "synth_recipe": "generic"}
+DESIGNS = ("reference", "improved", "improved-mix")
 
 
 def sr_updates(p: dict) -> int:
@@ -63,8 +69,8 @@ def cyclesr_layout(p: dict, design: str, hr_dir: str, lr_dir: str, seed: int) ->
     # is only a rescaled SR learning rate for the SR net's own Adam update (scale-invariant),
     # but it matters inside G's loss. Keep the reference's 1000 there.
     model["cycleSR_lam"] = 1000.0
-    if design == "improved":
-        imp = copy.deepcopy(IMPROVED)
+    if design in ("improved", "improved-mix"):
+        imp = copy.deepcopy(IMPROVED if design == "improved" else IMPROVED_MIX)
         gan.update(imp.pop("cyclegan"))
         model.update(imp)
     total = p["warmup"] + p["pretrain"] + p["joint"]

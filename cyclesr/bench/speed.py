@@ -129,18 +129,21 @@ def bench_data(args) -> dict:
         synthetic = tempfile.TemporaryDirectory(prefix="cyclesr_bench_data_")
         hr, lr = _synthetic_folders(Path(synthetic.name), tr.crop_size, cfg.upscale)
         sets += [f"dataset.train.HR_dir={hr}", f"dataset.train.LR_dir={lr}"]
+    workers = args.workers if args.workers is not None else tr.num_workers
+    skip = 1 + 4 * workers  # the batches the workers prefetch (4 each) come in a burst
     # enough samples for the timed batches, whatever the data set's size
-    sets.append(f"dataset.train.iters_per_epoch={args.batches + 2}")
+    sets.append(f"dataset.train.iters_per_epoch={args.batches + skip + 1}")
     cfg = config_from_dict(cfg.to_dict(), cfg.source, sets)
     tr = cfg.dataset.train
     try:
         _, _, loader = train_loader(cfg, pin_memory=dev.type == "cuda")
         it = iter(loader)
-        batch = next(it)  # workers started, first batch in: the rest is steady state
+        for _ in range(skip):  # workers started, prefetch queue drained: then steady state
+            next(it)
         start = time.perf_counter()
         n = 0
         for batch in it:
-            batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+            batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
             n += 1
             if n == args.batches:
                 break

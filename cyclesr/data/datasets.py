@@ -83,14 +83,26 @@ class UnpairedDataset(Dataset):
     persistent workers, which do not see `set_epoch`). Too-small or unreadable files are
     skipped with one warning; a file that fails to decode later is warned about once and
     replaced by another image. `cache=True` keeps decoded images in memory as uint8
-    (per worker process). `length` overrides the number of items per epoch."""
+    (per worker process). `length` overrides the number of items per epoch.
+
+    With `synth_recipe` (a degradation recipe or preset, see `cyclesr.data.degrade`), each
+    item also has "synth_lr": the HR crop degraded by the recipe (its total scale set to
+    `scale`, so it has clean_lr's size), and "use_synth": a (1, 1, 1) float flag, 1 with
+    probability `synth_mix`. Both come from their own generator seeded by
+    (seed, epoch, index, 1), so hr, clean_lr and real_lr are the same as without a recipe."""
 
     def __init__(self, hr_dir: str | Path, lr_dir: str | Path, crop_size: int, scale: int,
-                 augment: bool = True, cache: bool = False, length: int | None = None, seed: int = 0):
+                 augment: bool = True, cache: bool = False, length: int | None = None, seed: int = 0,
+                 synth_recipe=None, synth_mix: float = 1.0):
         if crop_size < 1 or scale < 1:
             raise ValueError(f"crop_size and scale must be >= 1, got {crop_size} and {scale}")
         self.crop_size, self.scale, self.augment = int(crop_size), int(scale), augment
         self.cache, self.length, self.seed, self.epoch = cache, length, seed, 0
+        self.synth_recipe = None
+        if synth_recipe is not None:
+            from cyclesr.data.degrade import Recipe  # local: degrade imports the steps stack
+            self.synth_recipe = Recipe.parse(synth_recipe).with_scale(self.scale)
+        self.synth_mix = float(synth_mix)
         self.hr_paths, hr_skipped = _usable_images(Path(hr_dir), crop_size * scale, "HR")
         self.lr_paths, lr_skipped = _usable_images(Path(lr_dir), crop_size, "real-LR")
         if hr_skipped or lr_skipped:
@@ -141,7 +153,13 @@ class UnpairedDataset(Dataset):
         rng = np.random.default_rng([self.seed, epoch, index])
         hr = self._sample(self.hr_paths, index % len(self.hr_paths), self.crop_size * self.scale, rng)
         real_lr = self._sample(self.lr_paths, int(rng.integers(len(self.lr_paths))), self.crop_size, rng)
-        return {"hr": hr, "clean_lr": bicubic_downscale(hr, self.scale), "real_lr": real_lr}
+        item = {"hr": hr, "clean_lr": bicubic_downscale(hr, self.scale), "real_lr": real_lr}
+        if self.synth_recipe is not None:
+            synth_rng = np.random.default_rng([self.seed, epoch, index, 1])
+            use = synth_rng.random() < self.synth_mix
+            item["synth_lr"] = self.synth_recipe.apply(hr, synth_rng)[0].contiguous()
+            item["use_synth"] = torch.full((1, 1, 1), float(use))
+        return item
 
 
 _SCALE_SUFFIX = re.compile(r"([_-](lr|hr|lrbi|bicubic)|[_-]?x\d+)+$", re.IGNORECASE)

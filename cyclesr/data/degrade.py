@@ -30,6 +30,11 @@ RECIPES: dict[str, str] = {
     "aniso-jpeg": "blur(kind=aniso, sigma_x=0.6~3, sigma_y=0.6~3, theta=0~180) > down(scale=4) > jpeg(quality=30~60)",
     "camera": "blur(sigma=0.6~1.8) > down(scale=4, mode=bicubic|bilinear|area) "
               "> noise(kind=camera, a=0.5~4, b=1~16, gray=0.3) > jpeg(quality=50~90)",
+    # Broad first-order prior for mixing synthetic degradations into CycleSR's SR training
+    # (model.synth_mix): Real-ESRGAN-style ranges, deliberately not fitted to any benchmark recipe.
+    "generic": "blur(kind=iso|aniso, sigma=0.2~3, theta=0~180) > down(scale=4, mode=bicubic|bilinear|area)"
+               " > noise(kind=gaussian|poisson, sigma=1~20, scale=0.05~2.5, gray=0.4, p=0.8)"
+               " > jpeg(quality=30~95, p=0.8)",
     # Two rounds of blur, resize, noise and JPEG, after Real-ESRGAN's high-order model.
     "realesrgan-like": (
         f"blur({_BLUR_ANY}, sigma_x=0.2~3, sigma_y=0.2~3, theta=0~180, size=7|9|11|13|15|17|19|21)"

@@ -58,17 +58,20 @@ def make_loader(dataset: Dataset, sampler: EpochSampler, num_workers: int, pin_m
                       prefetch_factor=4 if num_workers > 0 else None)
 
 
-def train_loader(cfg: Config, rank: int = 0, world: int = 1, pin_memory: bool = False
+def train_loader(cfg: Config, rank: int = 0, world: int = 1, pin_memory: bool = False,
+                 synth_recipe=None, synth_mix: float = 0.0
                  ) -> tuple[UnpairedDataset, EpochSampler, DataLoader]:
     """The training set, this rank's sampler and the loader, as ``cfg.dataset.train`` says.
 
     An epoch is one pass over the HR images (at least one global batch), or
     ``iters_per_epoch`` global batches of ``batch_size * world`` samples; each rank draws its
     own share of the sample ids, and every sample has its own HR crop and real-LR crop.
+    With ``synth_recipe``, samples also carry "synth_lr" and "use_synth" (see UnpairedDataset).
     """
     tr, seed = cfg.dataset.train, cfg.trainer.seed
     dataset = UnpairedDataset(tr.HR_dir, tr.LR_dir, tr.crop_size, cfg.upscale,
-                              augment=tr.augment, cache=tr.cache, seed=seed)
+                              augment=tr.augment, cache=tr.cache, seed=seed,
+                              synth_recipe=synth_recipe, synth_mix=synth_mix)
     per_step = tr.batch_size * world
     if tr.iters_per_epoch:
         samples = tr.iters_per_epoch * per_step

@@ -7,6 +7,9 @@ Speed at the same mathematics:
 - generator calls that share weights run as one batched call when normalisation is per sample
   (instance norm or none), so G and F each run twice per iteration instead of three times;
 - each discriminator judges real and buffered fake images in one call (also only when exact);
+- with ``model.synth_mix`` > 0 the batch carries "synth_lr" and a per-sample "use_synth"
+  flag (drawn by the dataset): flagged samples feed the SR network the synthetic LR instead of
+  G(X), and the generator's SR loss covers only its own samples (``_mix_synthetic``);
 - in the joint phase one SR forward/backward on G(X) serves both the generator's SR loss
   (weight ``cycleSR_lam``) and the SR network's own update (weight ``SR_lam``): the SR
   gradients are rescaled by ``SR_lam / cycleSR_lam``. The SR network never runs in the
@@ -140,6 +143,23 @@ def _discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, ba
     return 0.5 * (_mse_to(pred_real, 1.0) + _mse_to(pred_fake, 0.0))
 
 
+def _mix_synthetic(fake: torch.Tensor, synth: torch.Tensor, use: torch.Tensor) -> torch.Tensor:
+    """The SR input of the joint phase with synthetic samples: ``synth`` where ``use`` (a
+    (B, 1, 1, 1) bool mask), else ``fake`` = G(X).
+
+    The generator's SR loss must average over its own samples only, while the SR network's
+    loss averages over the whole batch. Both come from the one SR pass: the gradient that
+    flows back into ``fake`` is multiplied by B / (number of G(X) samples), so the generator
+    gets the gradient of the mean SR loss over the G(X) samples and the SR network that of
+    the batch mean. The value is unchanged (fake.detach() + k * 0), and no host sync. (With a
+    batch-normalised SR network the synthetic samples' loss also reaches G through the batch
+    statistics, as in any batch-norm network; exact for SR networks without batch norm.)"""
+    k = use.numel() / (~use).sum().clamp(min=1).to(fake.dtype)
+    if fake.requires_grad:
+        fake = fake.detach() + k * (fake - fake.detach())
+    return torch.where(use, synth.to(fake.dtype), fake)
+
+
 def transfer_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings,
                   buffers: tuple[ImageBuffer, ImageBuffer], joint: bool) -> dict:
     """One CycleGAN iteration (D step, then G/F step); with ``joint`` the SR network is trained
@@ -179,7 +199,10 @@ def transfer_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings,
         sr_out = None
         if joint:
             opt.sr.zero_grad(set_to_none=True)
-            sr_out = nets.SR(out["fake_y"] if s.cycleSR_lam > 0 else out["fake_y"].detach())
+            sr_in = out["fake_y"] if s.cycleSR_lam > 0 else out["fake_y"].detach()
+            if "use_synth" in batch:  # model.synth_mix > 0: some samples are synthetic
+                sr_in = _mix_synthetic(sr_in, batch["synth_lr"], batch["use_synth"] > 0.5)
+            sr_out = nets.SR(sr_in)
             losses["sr"] = nnf.mse_loss(sr_out.float(), hr)
             gen_loss = gen_loss + s.cycleSR_lam * losses["sr"]
     if joint and s.cycleSR_lam == 0:

@@ -113,8 +113,11 @@ class Trainer:
         return StepNets(**nets)
 
     def _data(self):
+        m = self.cfg.model  # synth_mix > 0: the dataset also degrades each HR crop synthetically
         return train_loader(self.cfg, self.ctx.rank, self.ctx.world,
-                            pin_memory=self.device.type == "cuda")
+                            pin_memory=self.device.type == "cuda",
+                            synth_recipe=m.synth_recipe if m.synth_mix > 0 else None,
+                            synth_mix=m.synth_mix)
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> dict:
