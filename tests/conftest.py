@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny generated image folders and a tiny config in Vega's layout."""
+"""Shared fixtures: tiny generated image folders and a tiny config in Vega's layout.
+
+The suite runs its tiny networks on one thread (and tells the processes it starts to do the
+same): at these sizes threading costs more than it gives, and on a shared CPU competing
+OpenMP threads make steps many times slower."""
+import os
 from pathlib import Path
 
 import pytest
@@ -6,6 +11,9 @@ import torch
 import yaml
 
 from cyclesr.data.io import write_image
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -25,7 +25,6 @@ def test_gap_closure_formula():
 
 
 def test_quality_bench_tiny(tmp_path):
-    torch.set_num_threads(2)
     _images(tmp_path / "hr", 6, 96, 0)
     _images(tmp_path / "test", 2, 72, 1, prefix="test")
     res = run_quality_bench(tmp_path / "out", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],

@@ -22,15 +22,6 @@ TINY = {"dataset": {"upscale": 2, "train": {"crop_size": 16, "batch_size": 2, "n
                   "SR_lam": 1000.0, "cycleSR_lam": 10.0, "grad_clip": 0.05}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on a small shared CPU, two OpenMP threads competing with other processes
-    make these tiny steps many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture
 def tiny_config(tmp_path):

@@ -23,7 +23,7 @@ def test_train_upscale_evaluate_degrade(vega_config_file, tiny_data, tmp_path, c
         assert (run / name).is_file(), name
     assert list((run / "tensorboard").iterdir())
     kinds = {json.loads(line)["kind"] for line in (run / "metrics.jsonl").read_text().splitlines()}
-    assert kinds == {"train", "val"}
+    assert kinds == {"train", "val", "noref"}
     assert "next:" in capsys.readouterr().out
 
     up = tmp_path / "up"

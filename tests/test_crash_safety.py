@@ -26,15 +26,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def one_thread_no_report(monkeypatch):
-    """Tiny nets run faster on one thread (the machine is shared); the report at the end of
-    training is tested in test_report.py and by the SIGKILL test's subprocess."""
+def no_report(monkeypatch):
+    """The report at the end of training is tested in test_report.py and by the SIGKILL
+    test's subprocess; skip it here."""
     import cyclesr.report
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     monkeypatch.setattr(cyclesr.report, "build_report", lambda run_dir, *a, **k: None)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_run_config(root: Path, **trainer) -> dict:

@@ -14,14 +14,6 @@ ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets run faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

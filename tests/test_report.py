@@ -19,14 +19,6 @@ from cyclesr.engine.trainer import Trainer
 from cyclesr.report import build_report, read_metrics
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets train faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _pattern(h, w, seed):
     y, x = np.mgrid[0:h, 0:w]
@@ -36,7 +28,7 @@ def _pattern(h, w, seed):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, one_thread):
+def run_dir(tmp_path_factory):
     """A finished tiny training run with validation images (the trainer writes the report)."""
     root = tmp_path_factory.mktemp("report")
     for folder, size, n in (("hr", 24, 2), ("lr", 12, 2)):

@@ -1,5 +1,6 @@
 """Training steps: which networks change in which phase, and the optimised step equals a plain
-implementation of the reference's iteration."""
+implementation of the reference's iteration (``cyclesr.bench.reference_step``: every network
+call separate, the SR network run twice in the joint phase)."""
 import copy
 
 import pytest
@@ -10,7 +11,7 @@ from cyclesr.engine.buffer import ImageBuffer
 from cyclesr.engine.setup import make_optimizers, make_settings
 from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
 from cyclesr.model import build_model
-from plain_step import plain_transfer_step
+from cyclesr.bench.reference_step import make_reference_optimizers, reference_transfer_step
 
 NAMES = ("G", "F", "D_X", "D_Y", "SR")
 
@@ -67,11 +68,12 @@ def test_optimised_step_equals_plain_step(joint, lams):
     s = make_settings(cfg, torch.device("cpu"))
     assert s.batch_generators and s.batch_discriminators
     model_a, nets_a, opt_a, bufs_a = setup(cfg, torch.float64)
-    model_b, nets_b, opt_b, bufs_b = setup(cfg, torch.float64)
+    model_b, _, _, bufs_b = setup(cfg, torch.float64)
+    opt_b = make_reference_optimizers(model_b, cfg)
     for _ in range(2):  # two iterations: the buffer starts swapping, Adam has momentum
         data = batch(torch.float64)
         transfer_step(nets_a, opt_a, data, s, bufs_a, joint=joint)
-        plain_transfer_step(nets_b, opt_b, data, s, bufs_b, joint=joint)
+        reference_transfer_step(model_b, opt_b, data, s, bufs_b, joint=joint)
     # float64, so batching changes nothing visible; atol is far below one Adam step (lr 2e-4)
     for k in NAMES:
         for (name, pa), pb in zip(getattr(model_a, k).named_parameters(), getattr(model_b, k).parameters()):

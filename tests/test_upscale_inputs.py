@@ -20,14 +20,6 @@ REAL_INPUTS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "
 ORIENTATION = 0x0112
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets run faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
