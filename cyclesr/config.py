@@ -75,6 +75,7 @@ class CycleGANConfig:
     norm: str = "instance"                # instance | batch | none
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
+    lambda_lowfreq: float = 0.0           # L1 between 4x4 means of X and G(X) (and Y, F(Y)); 0 = off
     buffer_size: int = 50
     up_mode: str = "transpose"            # transpose | pixelshuffle | resize
     n_blocks: int = 9                     # residual blocks in each generator

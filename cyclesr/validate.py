@@ -55,7 +55,7 @@ def validate_config(cfg: Config) -> None:
     _positive(cfg, "model.cyclegan.n_downsampling", gan.n_downsampling, allow_zero=True)
     _positive(cfg, "model.cyclegan.buffer_size", gan.buffer_size, allow_zero=True)
     _positive(cfg, "model.cyclegan.d_out_channels", gan.d_out_channels)
-    for key in ("lambda_cycle", "lambda_identity"):
+    for key in ("lambda_cycle", "lambda_identity", "lambda_lowfreq"):
         _positive(cfg, f"model.cyclegan.{key}", getattr(gan, key), allow_zero=True)
     _choice(cfg, "model.cyclegan.norm", gan.norm, ("instance", "batch", "none"))
     _choice(cfg, "model.cyclegan.up_mode", gan.up_mode, ("transpose", "pixelshuffle", "resize"))

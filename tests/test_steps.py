@@ -166,3 +166,19 @@ def test_mixed_batch_generator_sr_loss_covers_only_its_samples():
         extra = p.grad - p0.grad
         want = torch.zeros_like(extra) if g is None else g
         assert torch.allclose(extra, want, rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_low_frequency_consistency_loss():
+    """lambda_lowfreq adds L1 between 4x4 means of X and G(X) (and Y and F(Y)) to G's loss."""
+    cfg = config_from_dict({**tiny_cfg().to_dict(), "model": {
+        **tiny_cfg().to_dict()["model"], "cyclegan": {**tiny_cfg().to_dict()["model"]["cyclegan"],
+                                                      "lambda_lowfreq": 10.0}}})
+    model, nets, opt, bufs = setup(cfg)
+    data = batch()
+    with torch.no_grad():
+        expected = 10.0 * torch.nn.functional.l1_loss(
+            torch.nn.functional.avg_pool2d(model.G(data["clean_lr"]), 4),
+            torch.nn.functional.avg_pool2d(data["clean_lr"], 4))
+    out = transfer_step(nets, opt, data, make_settings(cfg, torch.device("cpu")), bufs, joint=False)
+    assert {"lowfreq_x", "lowfreq_y"} <= set(out["losses"])
+    assert torch.allclose(out["losses"]["lowfreq_x"], expected, rtol=1e-4)

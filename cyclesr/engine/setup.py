@@ -41,6 +41,7 @@ def make_settings(cfg: Config, device: torch.device) -> StepSettings:
         dtype = torch.bfloat16 if t.amp == "bf16" else torch.float16
         autocast = lambda: torch.autocast("cuda", dtype=dtype)  # noqa: E731
     return StepSettings(lambda_cycle=gan.lambda_cycle, lambda_identity=gan.lambda_identity,
+                        lambda_lowfreq=gan.lambda_lowfreq,
                         SR_lam=m.SR_lam, cycleSR_lam=m.cycleSR_lam, grad_clip=m.grad_clip,
                         batch_generators=exact and gan.generator == "ResnetGenerator",
                         batch_discriminators=exact and gan.discriminator == "NLayerDiscriminator",

@@ -68,6 +68,7 @@ class StepOptim:
 class StepSettings:
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
+    lambda_lowfreq: float = 0.0        # colour/tone consistency between X and G(X), Y and F(Y)
     SR_lam: float = 1000.0
     cycleSR_lam: float = 1000.0
     grad_clip: float = 50.0
@@ -78,6 +79,11 @@ class StepSettings:
     # makes a per-process "loss is finite" flag the same on every process (the minimum over
     # ranks under torch.distributed), so that all ranks skip or apply an update together
     agree: Callable[[torch.Tensor], torch.Tensor] = field(default=_same)
+
+
+def _low(img: torch.Tensor) -> torch.Tensor:
+    """Low frequencies: 4x4 means (noise, texture and JPEG blocks average out)."""
+    return nnf.avg_pool2d(img, 4, ceil_mode=True)
 
 
 def _mse_to(pred: torch.Tensor, target: float) -> torch.Tensor:
@@ -195,6 +201,9 @@ def transfer_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings,
         if out["idt_y"] is not None:
             losses["idt_y"] = nnf.l1_loss(out["idt_y"], y) * li
             losses["idt_x"] = nnf.l1_loss(out["idt_x"], x) * li
+        if s.lambda_lowfreq > 0:  # G and F may change noise and texture, not colour or tone
+            losses["lowfreq_x"] = nnf.l1_loss(_low(out["fake_y"]), _low(x)) * s.lambda_lowfreq
+            losses["lowfreq_y"] = nnf.l1_loss(_low(out["fake_x"]), _low(y)) * s.lambda_lowfreq
         gen_loss = sum(losses.values())
         sr_out = None
         if joint:
