@@ -49,12 +49,16 @@ class DegradationGenerator(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """Body features of the image (mapped to [-1, 1]) with the noise channels appended."""
         inp = x * 2 - 1
         if self.noise_nc:
             n, _, h, w = x.shape
             inp = torch.cat([inp, torch.randn(n, self.noise_nc, h, w, dtype=x.dtype, device=x.device)], 1)
-        return (x + self.tail(self.body(self.head(inp)))).clamp(0, 1)
+        return self.body(self.head(inp))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + self.tail(self._features(x))).clamp(0, 1)
 
 
 class PixelNoiseDegradationGenerator(DegradationGenerator):
@@ -71,11 +75,7 @@ class PixelNoiseDegradationGenerator(DegradationGenerator):
         nn.init.zeros_(self.amplitude.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inp = x * 2 - 1
-        if self.noise_nc:
-            n, _, h, w = x.shape
-            inp = torch.cat([inp, torch.randn(n, self.noise_nc, h, w, dtype=x.dtype, device=x.device)], 1)
-        feat = self.body(self.head(inp))
+        feat = self._features(x)
         return (x + self.tail(feat) + self.amplitude(feat) * torch.randn_like(x)).clamp(0, 1)
 
 
