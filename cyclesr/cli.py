@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -280,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
+        if os.environ.get("CYCLESR_DEBUG"):  # the full traceback, for bug reports
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
