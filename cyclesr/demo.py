@@ -8,9 +8,7 @@ HTML page with the images side by side.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import time
 from pathlib import Path
@@ -18,11 +16,11 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
 from cyclesr.config import load_config
 from cyclesr.data.degrade import Recipe
-from cyclesr.data.io import load_rgb, to_uint8, write_image
+from cyclesr.data.io import load_rgb, write_image
+from cyclesr.report import png_data_uri
 
 __all__ = ["run_demo", "prepare_demo_data", "DEMO_RECIPE"]
 
@@ -80,17 +78,10 @@ def _fit_budget(cfg, minutes: float):
     return config_from_dict(cfg.to_dict(), cfg.source, [f"dataset.train.iters_per_epoch={iters}"])
 
 
-def _png_data_uri(img: torch.Tensor) -> str:
-    arr = to_uint8(img).permute(1, 2, 0).numpy()
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def write_demo_page(path: Path, panels: dict[str, torch.Tensor], metrics: dict, note: str) -> Path:
     """A self-contained HTML page: the images side by side and the metrics table."""
     cells = "".join(
-        f'<figure><img src="{_png_data_uri(img)}" alt="{html.escape(name)}">'
+        f'<figure><img src="{png_data_uri(img)}" alt="{html.escape(name)}">'
         f"<figcaption>{html.escape(name)}</figcaption></figure>" for name, img in panels.items())
     rows = "".join(
         f"<tr><td>{k}</td><td>{m['psnr_rgb']:.2f}</td><td>{m['psnr_y']:.2f}</td>"

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as nnf
 import yaml
 
-__all__ = ["add_parser", "run", "build_report", "read_metrics"]
+__all__ = ["png_data_uri", "add_parser", "run", "build_report", "read_metrics"]
 
 EPILOG = """examples:
   cyclesr report runs/try1                  # writes runs/try1/report.html
@@ -81,7 +81,7 @@ def _phase(rec: dict) -> str:
 
 
 # ---------------------------------------------------------------- pictures
-def _png(array_or_tensor) -> str:
+def png_data_uri(array_or_tensor) -> str:
     """A data URI of a (3, H, W) tensor in [0, 1] or of PNG bytes."""
     data = array_or_tensor
     if torch.is_tensor(data):
@@ -231,7 +231,7 @@ def _image_section(i: int, name: str, lr, sr, hr, scale: int, metrics: dict, lim
     views = [("LR (input)", lr), ("bicubic", bic), ("CycleSR", sr)]
     if hr is not None:
         views.append(("HR (ground truth)", hr))
-    uris = {t: _png(img) for t, img in views}
+    uris = {t: png_data_uri(img) for t, img in views}
     caps = {k: f" &middot; PSNR-Y {v:.2f} dB" for k, v in metrics.items()}
     figs = "".join(
         f'<figure><img class="{"pixelated" if t.startswith("LR") else ""}" src="{uris[t]}" alt="{t}">'
@@ -241,7 +241,7 @@ def _image_section(i: int, name: str, lr, sr, hr, scale: int, metrics: dict, lim
         s = scale if t.startswith("LR") else 1
         region = img[:, top // s:(top + size) // s, left // s:(left + size) // s]
         if region.numel():
-            crops.append(f'<figure><img class="pixelated" src="{_png(region)}" alt="zoom {t}">'
+            crops.append(f'<figure><img class="pixelated" src="{png_data_uri(region)}" alt="zoom {t}">'
                          f"<figcaption>{t}</figcaption></figure>")
     box = (f"left:{100 * left / w:.3f}%;top:{100 * top / h:.3f}%;"
            f"width:{100 * size / w:.3f}%;height:{100 * size / h:.3f}%")
@@ -336,11 +336,11 @@ def build_report(run_dir: str | Path, output: Optional[str | Path] = None, max_i
     train, val = metrics.get("train", []), metrics.get("val", [])
     parts = [f"<h1>CycleSR training report: {html.escape(run_dir.resolve().name)}</h1>",
              _summary(run_dir, cfg or {}, metrics), "<h2>Training curves</h2>"]
-    parts.append(f'<img class="plot" src="{_png(plot_training(train))}" alt="training curves">'
+    parts.append(f'<img class="plot" src="{png_data_uri(plot_training(train))}" alt="training curves">'
                  if train else '<p class="note">No training losses logged yet.</p>')
     parts.append("<h2>Validation</h2>")
     if val:
-        parts.append(f'<img class="plot" src="{_png(plot_validation(val))}" alt="validation curves">')
+        parts.append(f'<img class="plot" src="{png_data_uri(plot_validation(val))}" alt="validation curves">')
         parts.append(_table(val))
     else:
         parts.append('<p class="note">No validation metrics (needs dataset.test.LR_dir and HR_dir).</p>')

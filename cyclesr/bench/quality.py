@@ -40,7 +40,7 @@ from cyclesr.data.io import list_images, load_rgb, to_uint8
 from cyclesr.engine.checkpoint import load_checkpoint
 from cyclesr.engine.schedule import learning_rates, phase_at
 from cyclesr.evaluate import evaluate_sr
-from cyclesr.model import build_model, build_sr
+from cyclesr.model import build_model
 from cyclesr.noref import generate_fake_lr, noref_scores, spearman
 
 __all__ = ["add_parsers", "run", "run_quality_bench", "gap_closure", "markdown_table", "METHODS"]

@@ -27,13 +27,7 @@ from torch import nn
 
 from cyclesr.engine.buffer import ImageBuffer
 
-__all__ = ["StepNets", "StepOptim", "StepSettings", "transfer_step", "pretrain_step", "unwrap"]
-
-
-def unwrap(net: nn.Module) -> nn.Module:
-    """The plain module inside a DistributedDataParallel or compiled wrapper."""
-    net = getattr(net, "module", net)
-    return getattr(net, "_orig_mod", net)
+__all__ = ["StepNets", "StepOptim", "StepSettings", "transfer_step", "pretrain_step"]
 
 
 def _local(net: nn.Module) -> nn.Module:
