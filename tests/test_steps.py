@@ -1,7 +1,6 @@
 """Training steps: which networks change in which phase, and the optimised step equals a plain
 implementation of the reference's iteration (``cyclesr.bench.reference_step``: every network
 call separate, the SR network run twice in the joint phase)."""
-import copy
 
 import pytest
 import torch

@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import torch
 from torch import nn
 
 from cyclesr.tiling import _bytes_per_pixel, auto_tile_size
