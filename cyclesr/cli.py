@@ -28,7 +28,8 @@ EPILOGS = {
   cyclesr degrade --checkpoint runs/try1/checkpoints/best.pt sharp_images/ -o realistic_LR/""",
     "synth": """examples:
   cyclesr synth --hr data/HR -o data/LR_mild --recipe mild --seed 1
-  cyclesr synth --hr data/HR -o data/LR --recipe "blur(sigma=0.5~2) > down(scale=4) > jpeg(quality=30~60)" --paired-hr-out data/HR_aligned""",
+  cyclesr synth --hr data/HR -o data/LR --recipe "blur(sigma=0.5~2) > down(scale=4) > jpeg(quality=30~60)" --paired-hr-out data/HR_aligned
+  cyclesr synth --hr data/HR -o data/LR_real_noise --recipe "blur(sigma=1) > down(scale=4) > inject" --noise-from data/real_LR""",
     "demo": """examples:
   cyclesr demo                       # about 5 minutes on 2 CPU cores
   cyclesr demo --output-dir demo_out --minutes 1""",
@@ -102,6 +103,8 @@ def _add_synth(sub) -> None:
     p.add_argument("--scale", type=int, default=None, help="check the recipe's total scale")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--paired-hr-out", default=None, help="also write HR crops aligned to the LR")
+    p.add_argument("--noise-from", default=None, metavar="REAL_LR_DIR",
+                   help="real LR images whose flat regions give the noise of the recipe's inject step")
 
 
 def _add_demo(sub) -> None:
@@ -251,7 +254,7 @@ def cmd_degrade(args) -> int:
 def cmd_synth(args) -> int:
     from cyclesr.data.degrade import synthesize_folder
     written = synthesize_folder(args.hr, args.output, args.recipe, scale=args.scale, seed=args.seed,
-                                paired_hr_out=args.paired_hr_out)
+                                paired_hr_out=args.paired_hr_out, noise_from=args.noise_from)
     print(f"{len(written)} degraded LR images written to {args.output}")
     if args.paired_hr_out:
         print(f"aligned HR images written to {args.paired_hr_out}")

@@ -110,6 +110,11 @@ class UnpairedDataset(Dataset):
             warnings.warn(f"skipping {len(hr_skipped) + len(lr_skipped)} image(s):\n  {lines}", stacklevel=2)
         self._images: dict[Path, torch.Tensor] = {}
         self._broken: set[Path] = set()
+        if self.synth_recipe is not None and self.synth_recipe.injects:
+            from cyclesr.data.degrade import noise_pool_from_folder
+
+            pool = noise_pool_from_folder(lr_dir, size=min(16, self.crop_size), seed=seed)
+            self.synth_recipe = self.synth_recipe.with_noise_pool(pool)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

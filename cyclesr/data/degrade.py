@@ -19,7 +19,7 @@ import torch
 from cyclesr.data.io import ImageReadError, list_images, read_image, write_image
 from cyclesr.data.recipe import parse_steps
 from cyclesr.data.resize import RESIZE_MODES, bicubic_downscale, resize
-from cyclesr.data.steps import STEPS, Down, Resize, Step, make_step
+from cyclesr.data.steps import STEPS, Down, Inject, Resize, Step, make_step
 
 __all__ = ["RESIZE_MODES", "RECIPES", "STEPS", "Recipe", "bicubic_downscale", "resize", "synthesize_folder"]
 
@@ -35,6 +35,12 @@ RECIPES: dict[str, str] = {
     "generic": "blur(kind=iso|aniso, sigma=0.2~3, theta=0~180) > down(scale=4, mode=bicubic|bilinear|area)"
                " > noise(kind=gaussian|poisson, sigma=1~20, scale=0.05~2.5, gray=0.4, p=0.8)"
                " > jpeg(quality=30~95, p=0.8)",
+    # "generic" with the noise taken from the real LR images instead of drawn (noise injection:
+    # the inject step adds zero-mean patches of their flat regions, see cyclesr.data.noise_pool).
+    # The patches already went through whatever compression the real images had, so inject
+    # comes last.
+    "generic-inject": "blur(kind=iso|aniso, sigma=0.2~3, theta=0~180) > down(scale=4, mode=bicubic|bilinear|area)"
+                      " > jpeg(quality=30~95, p=0.8) > inject",
     # Two rounds of blur, resize, noise and JPEG, after Real-ESRGAN's high-order model.
     "realesrgan-like": (
         f"blur({_BLUR_ANY}, sigma_x=0.2~3, sigma_y=0.2~3, theta=0~180, size=7|9|11|13|15|17|19|21)"
@@ -91,6 +97,15 @@ class Recipe:
         steps[self._last_down] = Down(**params)
         return Recipe(steps)
 
+    @property
+    def injects(self) -> bool:
+        """Whether the recipe has an ``inject`` step (it needs a pool of real noise patches)."""
+        return any(isinstance(step, Inject) for step in self.steps)
+
+    def with_noise_pool(self, pool: torch.Tensor) -> "Recipe":
+        """The same recipe with ``pool`` (N, C, s, s noise patches) given to its inject steps."""
+        return Recipe([step.with_pool(pool) if isinstance(step, Inject) else step for step in self.steps])
+
     def crop_to_scale(self, image: torch.Tensor) -> torch.Tensor:
         """Crop the bottom/right so height and width are multiples of the scale."""
         height, width = image.shape[-2:]
@@ -124,6 +139,21 @@ class Recipe:
         return f"Recipe({str(self)!r})"
 
 
+def noise_pool_from_folder(folder: str | Path, size: int = 16, seed: int = 0) -> torch.Tensor:
+    """The noise patches of the real LR images under ``folder`` (for ``inject``), or a clear
+    error when it has no image or no flat region."""
+    from cyclesr.data.noise_pool import collect_noise_pool
+
+    paths = list_images(folder)
+    if not paths:
+        raise ValueError(f"{folder}: no images to take noise from")
+    pool = collect_noise_pool(paths, size=size, seed=seed)
+    if len(pool) == 0:
+        raise ValueError(f"{folder}: no flat region found in its {len(paths)} image(s), so there is no noise "
+                         f"to inject; use a recipe with a noise(...) step instead")
+    return pool
+
+
 def _image_rng(seed: int, name: str) -> np.random.Generator:
     """Per-image generator from (seed, relative name): results do not depend on file order."""
     digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
@@ -137,7 +167,7 @@ def _lr_name(relative: Path) -> Path:
 def synthesize_folder(
     hr_dir: str | Path, out_dir: str | Path, recipe: "str | list | dict | Recipe",
     scale: int | None = None, seed: int = 0, paired_hr_out: str | Path | None = None,
-    progress: Callable[[Path], None] | None = None,
+    progress: Callable[[Path], None] | None = None, noise_from: str | Path | None = None,
 ) -> list[Path]:
     """Degrade every image under `hr_dir` (recursively) into `out_dir`, keeping relative names.
 
@@ -147,9 +177,17 @@ def synthesize_folder(
     depend on which other files are present. `scale` overrides the recipe's total scale.
     With `paired_hr_out`, the HR images cropped to a multiple of the scale are written there
     under the same names. Unreadable or too-small files are skipped with a warning.
+    `noise_from`: a folder of real LR images that gives the noise patches of the recipe's
+    ``inject`` steps (needed exactly when the recipe has one).
     Returns the LR paths written; `progress` is called with each one."""
     recipe = Recipe.parse(recipe)
     recipe = recipe.with_scale(scale) if scale else recipe
+    if recipe.injects != (noise_from is not None):
+        raise ValueError("the recipe's inject step needs --noise-from REAL_LR_DIR" if recipe.injects else
+                         "--noise-from is only used by a recipe with an inject step, e.g. "
+                         "'blur(sigma=1) > down(scale=4) > inject'")
+    if noise_from is not None:
+        recipe = recipe.with_noise_pool(noise_pool_from_folder(noise_from))
     hr_dir, out_dir = Path(hr_dir), Path(out_dir)
     written = []
     for path in list_images(hr_dir):

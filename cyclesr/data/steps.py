@@ -4,6 +4,7 @@ they can be logged and replayed. Images are (C, H, W) float tensors in [0, 1].""
 
 from __future__ import annotations
 
+import copy
 import io
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ from cyclesr.data.kernels import BLUR_KINDS, blur_kernel, default_kernel_size, f
 from cyclesr.data.recipe import Fixed, Param, Range, parse_value
 from cyclesr.data.resize import RESIZE_MODES, resize
 
-__all__ = ["Step", "Blur", "Motion", "Down", "Resize", "Noise", "Jpeg", "Sharpen", "STEPS", "make_step"]
+__all__ = ["Step", "Blur", "Motion", "Down", "Resize", "Noise", "Inject", "Jpeg", "Sharpen", "STEPS", "make_step"]
 
 _INF = float("inf")
 
@@ -222,6 +223,38 @@ class Noise(Step):
         return (image + noise).clamp(0, 1)
 
 
+class Inject(Step):
+    """Adds noise patches cut from flat regions of real LR images (``cyclesr.data.noise_pool``),
+    times `amount`. The patches come from outside the recipe: in training the real-LR folder
+    provides them (``model.synth_mix``), in ``cyclesr synth`` the ``--noise-from`` folder."""
+
+    name = "inject"
+    DEFAULTS = {"amount": 1.0, "p": 1.0}
+    LIMITS = {"amount": (0, 10), "p": (0, 1)}
+
+    def __init__(self, pool: torch.Tensor | None = None, **params: Any):
+        super().__init__(**params)
+        self.pool = pool
+
+    def with_pool(self, pool: torch.Tensor) -> "Inject":
+        step = copy.copy(self)
+        step.pool = pool
+        return step
+
+    def _sample(self, rng):
+        return {"amount": self.draw("amount", rng), "seed": int(rng.integers(2**63))}
+
+    def apply(self, image, params):
+        from cyclesr.data.noise_pool import tile_noise  # local: noise_pool imports kernels only
+
+        if self.pool is None:
+            raise ValueError("the recipe step inject() needs noise patches from real LR images: use it "
+                             "in training (model.synth_recipe, the real-LR folder provides them) or "
+                             "with `cyclesr synth --noise-from REAL_LR_DIR`")
+        field = tile_noise(self.pool, *image.shape[-2:], np.random.default_rng(params["seed"]))
+        return (image + params["amount"] * field.to(image)).clamp(0, 1)
+
+
 class Jpeg(Step):
     """Real JPEG compression round trip (Pillow) at `quality` 1-100."""
 
@@ -260,7 +293,7 @@ class Sharpen(Step):
         return (image + params["amount"] * (image - blurred)).clamp(0, 1)
 
 
-STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (Blur, Motion, Down, Resize, Noise, Jpeg, Sharpen)}
+STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (Blur, Motion, Down, Resize, Noise, Inject, Jpeg, Sharpen)}
 
 
 def make_step(name: str, params: dict[str, Param]) -> Step:
