@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 
@@ -37,9 +38,13 @@ def make_settings(cfg: Config, device: torch.device) -> StepSettings:
     # batching two inputs in one call is exact only with per-sample normalisation
     exact = gan.norm in ("instance", "none")
     autocast = contextlib.nullcontext
-    if t.amp != "off" and device.type == "cuda":
+    if t.amp == "fp16" and device.type == "cpu":
+        warnings.warn("trainer.amp: fp16 has no effect on a CPU; use bf16 (fast on CPUs with "
+                      "AVX512-BF16 or AMX) or off", stacklevel=2)
+    elif t.amp != "off" and device.type in ("cuda", "cpu"):
+        # bf16 on a CPU pays off where oneDNN has bf16 kernels (AVX512-BF16 / AMX)
         dtype = torch.bfloat16 if t.amp == "bf16" else torch.float16
-        autocast = lambda: torch.autocast("cuda", dtype=dtype)  # noqa: E731
+        autocast = lambda: torch.autocast(device.type, dtype=dtype)  # noqa: E731
     return StepSettings(lambda_cycle=gan.lambda_cycle, lambda_identity=gan.lambda_identity,
                         lambda_lowfreq=gan.lambda_lowfreq,
                         SR_lam=m.SR_lam, cycleSR_lam=m.cycleSR_lam, grad_clip=m.grad_clip,
