@@ -44,6 +44,17 @@ def test_quality_bench_tiny(tmp_path):
     assert not train_names & {p.name for p in list_images(data / "test_hr")}
     check_disjoint([data / "hr", data / "real_lr", data / "oracle_lr"], [data / "test_hr"])
     assert res["settings"]["sr_updates"] == 9
+    # --baselines-only stops after (a), (b), (d); --reuse-baselines takes them as they are
+    base = run_quality_bench(tmp_path / "base", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
+                             recipe="mild", preset="tiny", seed=0, device="cpu", baselines_only=True,
+                             log=lambda *a: None)
+    assert set(base) == {"bicubic", "bicubic_pairs", "oracle", "settings"}
+    assert not (tmp_path / "base" / "cyclesr_run").exists()
+    assert base["oracle"] == saved["oracle"]  # same seed, same data: the same baseline
+    again = run_quality_bench(tmp_path / "again", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
+                              recipe="mild", preset="tiny", seed=0, device="cpu", checkpoint_curve=False,
+                              reuse_baselines=tmp_path / "base" / "baselines.json", log=lambda *a: None)
+    assert again["oracle"] == base["oracle"] and "cyclesr" in again
 
 
 def test_check_disjoint_catches_leak(tmp_path):

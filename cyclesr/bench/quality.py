@@ -243,9 +243,11 @@ def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAI
                       real_lr=None, oracle_lr=None, test_lr=None, preset: str = "cpu-small",
                       design: str = "improved", seed: int = 0, overrides: Optional[list[str]] = None,
                       device: Optional[str] = None, checkpoint_curve: bool = True,
-                      reuse_baselines: Optional[str | Path] = None, log=print) -> dict:
+                      reuse_baselines: Optional[str | Path] = None, baselines_only: bool = False,
+                      log=print) -> dict:
     """Prepare the data, train (b), (c), (d), evaluate all four; write ``results.json`` and
-    ``results.md`` under ``out`` and return the results dict. ``reuse_baselines``: a
+    ``results.md`` under ``out`` and return the results dict. ``baselines_only``: stop after
+    (a), (b), (d) and return what ``baselines.json`` holds. ``reuse_baselines``: a
     results.json of an earlier run with the same preset, recipe, seed and SR settings whose
     (a), (b), (d) are taken as they are (for ablations of the transfer design only)."""
     if preset not in PRESETS:
@@ -263,6 +265,8 @@ def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAI
     times: dict[str, float] = {}
     results: dict = {}
 
+    if reuse_baselines and baselines_only:
+        raise ValueError("--baselines-only and --reuse-baselines exclude each other")
     if reuse_baselines:
         prev = json.loads(Path(reuse_baselines).read_text())
         same = {k: prev["settings"][k] for k in ("preset", "recipe", "seed", "sr_net", "sr_kwargs")}
@@ -288,6 +292,10 @@ def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAI
         baselines = {**results, "settings": _settings(p, cfg, dirs, preset, design, recipe, seed,
                                                        overrides, dev, None)}
         (out / "baselines.json").write_text(json.dumps(baselines, indent=2))
+        if baselines_only:
+            log(f"[quality] baselines written to {out / 'baselines.json'}; measure designs with "
+                f"--reuse-baselines {out / 'baselines.json'}")
+            return baselines
 
     log(f"[quality] (c) CycleSR ({design} design), unpaired")
     t0 = time.time()
@@ -375,6 +383,8 @@ def add_parsers(bench_sub) -> None:
     q.add_argument("--reuse-baselines", metavar="RESULTS_JSON",
                    help="take (a), (b), (d) from an earlier run's results.json with the same preset, "
                         "recipe, seed and SR settings (ablations of the CycleSR transfer design)")
+    q.add_argument("--baselines-only", action="store_true",
+                   help="train and evaluate (a), (b), (d) only and write baselines.json")
     q.add_argument("--out", default="bench/results/quality", help="output folder")
 
 
@@ -386,7 +396,8 @@ def run(args: argparse.Namespace) -> int:
                           real_lr=args.real_lr, oracle_lr=args.oracle_lr, test_lr=args.test_lr,
                           preset=args.preset, design=args.design, seed=args.seed,
                           overrides=args.overrides, device=args.device,
-                          checkpoint_curve=not args.no_curve, reuse_baselines=args.reuse_baselines)
+                          checkpoint_curve=not args.no_curve, reuse_baselines=args.reuse_baselines,
+                          baselines_only=args.baselines_only)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
