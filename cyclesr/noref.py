@@ -5,10 +5,11 @@ measure is whether the transfer network's output looks like their real LR images
 
 - ``kid``: Kernel Inception Distance-style unbiased MMD^2 (cubic polynomial kernel) between
   patch features of fake and real LR. The features come from a small convolutional network
-  with *fixed random weights* (seeded, so every run and machine agrees): no download, no
-  training, and random conv features are sensitive to exactly what degradations change
-  (noise, blur, ringing, blocks). Per layer, the spatial mean and standard deviation of the
-  activations are kept; features are standardised with the real set's statistics.
+  trained here (``cyclesr.noref_train``, shipped as ``assets/noref_features.safetensors``; no
+  download) to measure how much blur, noise and JPEG a patch received, so the distance looks
+  at the degradation more than at the scene. Per layer, the spatial mean and standard
+  deviation of the activations are kept; features are standardised with the real set's
+  statistics. ``PatchFeatures(seed=s)`` gives the untrained (seeded random) variant.
 - ``noise``: Immerkaer's fast noise-sigma estimate (0-255 scale), mean over RGB channels.
 - ``blockiness``: mean |gradient| across 8x8 block boundaries over the one inside blocks
   (about 1 without JPEG; above 1 with blocking). Whole images only: crops lose the grid.
@@ -18,7 +19,9 @@ measure is whether the transfer network's output looks like their real LR images
 """
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -41,13 +44,19 @@ def _y255(img: Tensor) -> Tensor:
 
 
 class PatchFeatures(nn.Module):
-    """Fixed random conv features: 3 stages (3x3 conv + ReLU, stride 1, 2, 2); per stage the
-    spatial mean and std of each channel -> a (N, 2 * (w + 2w + 4w)) vector."""
+    """Small conv features: 3 stages (3x3 conv + ReLU, stride 1, 2, 2); per stage the spatial
+    mean and std of each channel -> a (N, 2 * (w + 2w + 4w)) vector.
+
+    ``PatchFeatures(seed=s)`` has fixed random weights (seeded); ``PatchFeatures.trained()``
+    loads the shipped weights trained to measure blur, noise and JPEG (``cyclesr.noref_train``)."""
+
+    WEIGHTS = Path(__file__).parent / "assets" / "noref_features.safetensors"
 
     def __init__(self, width: int = 16, seed: int = 0):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         chans = [3, width, 2 * width, 4 * width]
+        self.out_features = 2 * sum(chans[1:])
         self.convs = nn.ModuleList()
         for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:])):
             conv = nn.Conv2d(cin, cout, 3, stride=1 if i == 0 else 2, padding=1)
@@ -57,14 +66,35 @@ class PatchFeatures(nn.Module):
             self.convs.append(conv)
         self.requires_grad_(False)
 
-    @torch.no_grad()
-    def forward(self, x: Tensor) -> Tensor:
+    @classmethod
+    def trained(cls, path: str | Path | None = None) -> "PatchFeatures":
+        """The shipped degradation-measuring weights (or a file written by ``cyclesr.noref_train``)."""
+        from safetensors.torch import load_file
+
+        path = Path(path) if path is not None else cls.WEIGHTS
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the no-reference feature weights are missing; rebuild them "
+                                    f"with `python -m cyclesr.noref_train --out {path}`")
+        net = cls()
+        net.load_state_dict(load_file(str(path)))
+        return net
+
+    def features(self, x: Tensor) -> Tensor:
         x = x * 2 - 1
         feats = []
         for conv in self.convs:
             x = torch.relu(conv(x))
             feats += [x.mean((2, 3)), x.std((2, 3))]
         return torch.cat(feats, 1)
+
+    @torch.no_grad()
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+
+@functools.lru_cache(maxsize=1)
+def _trained_features() -> PatchFeatures:
+    return PatchFeatures.trained()
 
 
 def _patches(images: Sequence[Tensor], size: int, per_image: int, rng: np.random.Generator) -> Tensor:
@@ -158,7 +188,7 @@ def noref_scores(fake_lr: Sequence[Tensor], real_lr: Sequence[Tensor], *, patch:
     blockiness sees the JPEG grid). Returns ``{"kid", "kid_std", "fake": stats, "real": stats,
     "stat_gap"}`` where stats are ``image_stats`` and ``stat_gap`` the relative differences
     (fake - real) / real of each statistic. Lower ``kid`` = closer to the real domain."""
-    net = net or PatchFeatures(seed=seed)
+    net = net or _trained_features()
     f_fake = _features(fake_lr, net, patch, per_image, seed)
     f_real = _features(real_lr, net, patch, per_image, seed + 1)
     mean, std = kid(f_fake, f_real, seed=seed)

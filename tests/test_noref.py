@@ -106,3 +106,40 @@ def test_high_pass_discriminator_shape():
     x = torch.rand(2, 3, 24, 24)
     D = HighPassDiscriminator(ndf=8, n_layers=2, out_channels=1)
     assert D(x).shape == NLayerDiscriminator(ndf=8, n_layers=2, out_channels=1)(x).shape
+
+
+def test_shipped_features_are_trained_and_rebuildable(tmp_path):
+    trained = PatchFeatures.trained()
+    x = torch.rand(2, 3, 32, 32)
+    assert not torch.allclose(trained(x), PatchFeatures(seed=0)(x))
+    with pytest.raises(FileNotFoundError, match="noref_train"):
+        PatchFeatures.trained(tmp_path / "missing.safetensors")
+
+
+def _photo_like(seed, size=64):
+    """Smooth shapes plus fine texture: something with edges for blur/JPEG to act on."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 8, generator=g), size=(size, size), mode="bicubic")
+    return (low[0] + 0.05 * torch.rand(3, size, size, generator=g)).clamp(0, 1)
+
+
+@pytest.mark.parametrize("degrade", ["noise", "jpeg"])
+def test_trained_kid_prefers_the_matching_degradation(degrade):
+    """With the shipped features the KID is smallest for fakes degraded like the real set."""
+    apply = (lambda im, level, i: _noisy(im, level, i)) if degrade == "noise" else (lambda im, level, i: _jpeg(im, level))
+    levels = (3, 12, 30) if degrade == "noise" else (95, 35, 10)
+    real = [apply(_photo_like(i), levels[1], i) for i in range(8)]
+    kids = [noref_scores([apply(_photo_like(100 + i), level, 100 + i) for i in range(8)], real,
+                         patch=32, per_image=8)["kid"] for level in levels]
+    assert kids[1] < kids[0] and kids[1] < kids[2], kids
+
+
+def test_noref_feature_training_runs_and_measures(tmp_path):
+    from cyclesr.noref_train import degradation_targets, main
+
+    records = [{"step": "blur", "sigma_x": 1.5, "sigma_y": 1.5}, {"step": "down", "scale": 4},
+               {"step": "noise", "kind": "gaussian", "sigma": 10.0}, {"step": "jpeg", "applied": False}]
+    assert degradation_targets(records) == pytest.approx([0.5, 0.4, 0.0])
+    out = tmp_path / "f.safetensors"
+    assert main(["--out", str(out), "--patches", "40", "--steps", "3"]) == 0
+    assert PatchFeatures.trained(out)(torch.rand(1, 3, 32, 32)).shape == (1, 224)
