@@ -241,7 +241,7 @@ def _checkpoint_curve(run_dir: Path, cfg, dirs: dict, device, p: dict, log=print
 def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAIN,
                       test_hr: Sequence[str | Path] = DEFAULT_TEST_HR, recipe: Optional[str] = None,
                       real_lr=None, oracle_lr=None, test_lr=None, preset: str = "cpu-small",
-                      design: str = "improved", seed: int = 0, overrides: Optional[list[str]] = None,
+                      design: str = "improved-mix", seed: int = 0, overrides: Optional[list[str]] = None,
                       device: Optional[str] = None, checkpoint_curve: bool = True,
                       reuse_baselines: Optional[str | Path] = None, baselines_only: bool = False,
                       log=print) -> dict:
@@ -370,7 +370,7 @@ def add_parsers(bench_sub) -> None:
     q.add_argument("--test-hr", nargs="+", default=list(DEFAULT_TEST_HR), help="test HR folder(s)")
     q.add_argument("--test-lr", help="test LR folder matched by name with --test-hr (instead of --recipe)")
     q.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS))
-    q.add_argument("--design", default="improved", choices=DESIGNS,
+    q.add_argument("--design", default="improved-mix", choices=DESIGNS,
                    help="CycleSR transfer design: the reference's, the improved one, or the improved one "
                         "with synthetic degradations mixed into SR training (improved-mix)")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
