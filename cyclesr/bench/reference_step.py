@@ -10,6 +10,8 @@ sizes, it estimates the speed-up over the reference without running the referenc
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import random
 
 import torch
@@ -129,7 +131,8 @@ def reference_runner(cfg, phase: str, device: torch.device, batch: int, patch: i
     torch.manual_seed(cfg.trainer.seed)
     model = build_model(cfg).to(device)
     data = random_batch(cfg, batch, patch, device)
-    settings = make_settings(cfg, device)
+    # the reference has no mixed precision: fp32 whatever trainer.amp says
+    settings = dataclasses.replace(make_settings(cfg, device), autocast=contextlib.nullcontext)
     opt = make_reference_optimizers(model, cfg)
     size = cfg.model.cyclegan.buffer_size
     pools = (ImagePool(size, 1), ImagePool(size, 2))
