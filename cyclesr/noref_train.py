@@ -9,7 +9,7 @@ come with scikit-image (no download), so anyone can rebuild the shipped weights:
 
     python -m cyclesr.noref_train --out cyclesr/assets/noref_features.safetensors
 
-It takes a few minutes on 2 CPU cores and is deterministic for a given seed and torch build.
+It takes about 3 minutes on one CPU core; data, initial weights and batches are seeded.
 """
 from __future__ import annotations
 
