@@ -143,3 +143,18 @@ def test_noref_feature_training_runs_and_measures(tmp_path):
     out = tmp_path / "f.safetensors"
     assert main(["--out", str(out), "--patches", "40", "--steps", "3"]) == 0
     assert PatchFeatures.trained(out)(torch.rand(1, 3, 32, 32)).shape == (1, 224)
+
+
+def test_pixel_noise_generator_starts_as_identity_and_adds_white_noise():
+    from cyclesr.nets.degrader import PixelNoiseDegradationGenerator
+
+    G = PixelNoiseDegradationGenerator(ngf=8, n_blocks=1)
+    x = torch.full((1, 3, 64, 64), 0.5)
+    assert torch.allclose(G(x), x)  # amplitude and residual start at zero
+    with torch.no_grad():
+        G.amplitude.bias.fill_(10 / 255)  # a constant amplitude: white noise of std 10/255
+    with torch.no_grad():
+        noise = (G(x) - x)[0]
+    assert abs(float(noise.std()) * 255 - 10) < 1
+    lag1 = float((noise[:, :, 1:] * noise[:, :, :-1]).mean() / noise.var())
+    assert abs(lag1) < 0.05  # white: neighbouring pixels uncorrelated
