@@ -20,7 +20,7 @@ from typing import Callable
 from torch import nn
 
 from .nets import EDSR, VDSR, NLayerDiscriminator, ResnetGenerator, RRDBNet, SRResNet
-from .nets.degrader import DegradationGenerator, HighPassDiscriminator
+from .nets.degrader import DegradationGenerator, HighPassDiscriminator, PixelNoiseDegradationGenerator
 from .nets.fastsr import BicubicResidualSR
 
 __all__ = ["NETS", "register_net", "create_net", "resolve_net", "net_scale"]
@@ -42,7 +42,7 @@ def register_net(name: str) -> Callable[[type], type]:
 
 
 for _cls in (ResnetGenerator, NLayerDiscriminator, VDSR, SRResNet, EDSR, RRDBNet,
-             DegradationGenerator, HighPassDiscriminator, BicubicResidualSR):
+             DegradationGenerator, PixelNoiseDegradationGenerator, HighPassDiscriminator, BicubicResidualSR):
     register_net(_cls.__name__)(_cls)
 
 
