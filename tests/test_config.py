@@ -54,9 +54,36 @@ def test_shipped_reference_config_equals_seed():
     assert ours.trainer == flat.trainer
 
 
-@pytest.mark.parametrize("name", ["cyclesr_x4.yml", "cpu_small.yml", "demo.yml"])
+@pytest.mark.parametrize("name", ["cyclesr_x4.yml", "cpu_small.yml", "demo.yml", "improved_cpu.yml",
+                                  "improved_x4.yml"])
 def test_shipped_configs_load(name):
     load_config(REPO / "configs" / name)
+
+
+@pytest.mark.parametrize("name, preset", [("improved_cpu.yml", "cpu-small"), ("improved_x4.yml", "gpu")])
+def test_improved_configs_match_the_benchmarked_design(name, preset):
+    """The shipped improved configs train what `cyclesr bench quality --preset P` measures."""
+    import dataclasses
+
+    from cyclesr.bench.quality_presets import PRESETS, cyclesr_layout
+    from cyclesr.config import config_from_dict
+    from cyclesr.registry import resolve_net
+
+    dirs = ["dataset.train.HR_dir=hr", "dataset.train.LR_dir=lr"]
+    ours = load_config(REPO / "configs" / name, dirs)
+    bench = config_from_dict(cyclesr_layout(PRESETS[preset], "improved-mix", "hr", "lr", 0))
+
+    def nets_by_class(model):  # registry name or import path: the same class
+        gan = dataclasses.replace(model.cyclegan, generator=resolve_net(model.cyclegan.generator),
+                                  discriminator=resolve_net(model.cyclegan.discriminator))
+        sr = dataclasses.replace(model.sr, name=resolve_net(model.sr.name))
+        return dataclasses.replace(model, cyclegan=gan, sr=sr)
+
+    assert nets_by_class(ours.model) == nets_by_class(bench.model)
+    for key in ("n_epoch", "n_epoch_decay", "warmup_epochs", "pretrain_epochs"):
+        assert getattr(ours.trainer, key) == getattr(bench.trainer, key), key
+    for key in ("batch_size", "crop_size", "iters_per_epoch", "HR_dir", "LR_dir"):
+        assert getattr(ours.dataset.train, key) == getattr(bench.dataset.train, key), key
 
 
 def test_overrides_are_typed():
