@@ -17,15 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from cyclesr.bench.quality import _metrics
+from cyclesr.bench.quality import _metrics, curve_images, joint_checkpoints
 from cyclesr.config import load_config
-from cyclesr.data.io import list_images, load_rgb
 from cyclesr.data.resize import bicubic_downscale
-from cyclesr.engine.checkpoint import load_checkpoint
-from cyclesr.engine.schedule import phase_at
 from cyclesr.model import build_model
 from cyclesr.noref import PatchFeatures, generate_fake_lr, noref_scores, spearman
 from cyclesr.tiling import upscale_tensor
@@ -40,23 +36,10 @@ def main(folder: str) -> None:
     cfg = load_config(run / "config.yml")
     dirs = {k: out / "data" / k for k in ("hr", "real_lr", "test_lr", "test_hr")}
     model = build_model(cfg)
-    rng = np.random.default_rng(0)
-
-    def pick(paths, n=25):
-        return [paths[i] for i in sorted(rng.choice(len(paths), min(n, len(paths)), replace=False))]
-
-    clean = []
-    for path in pick(list_images(dirs["hr"])):
-        im = load_rgb(path)
-        clean.append(bicubic_downscale(im[..., : im.shape[-2] // 4 * 4, : im.shape[-1] // 4 * 4], 4))
-    real = [load_rgb(path) for path in pick(list_images(dirs["real_lr"]))]
+    clean, real = curve_images(dirs, 25)
     nets = {"random": PatchFeatures(seed=0), "trained": PatchFeatures.trained()}
     rows = []
-    for ckpt in sorted((run / "checkpoints").glob("epoch_*.pt")):
-        epoch = int(ckpt.stem.split("_")[1])
-        if phase_at(epoch, cfg.trainer).name != "joint":
-            continue
-        state = load_checkpoint(ckpt)
+    for epoch, state in joint_checkpoints(run, cfg):
         model.SR.load_state_dict(state["nets"]["SR"])
         model.G.load_state_dict(state["nets"]["G"])
         psnr, _ = _metrics(model.SR, dirs, "cpu")

@@ -208,23 +208,35 @@ def _metrics(sr_net, dirs: dict, device, max_images=None) -> tuple[dict, dict]:
     return ({k: res["mean"]["cyclesr"][k] for k in keep}, {k: res["mean"]["bicubic"][k] for k in keep})
 
 
+def curve_images(dirs: dict, n: int) -> tuple[list, list]:
+    """The fixed images of the checkpoint study (a seeded choice of ``n`` each): clean LR
+    (bicubic x4 of HR-domain images cropped to a multiple of 4) and real LR images."""
+    rng = np.random.default_rng(0)
+
+    def pick(paths):
+        return [paths[i] for i in sorted(rng.choice(len(paths), min(n, len(paths)), replace=False))]
+
+    clean = []
+    for path in pick(list_images(dirs["hr"])):
+        image = load_rgb(path)
+        clean.append(bicubic_downscale(image[..., : image.shape[-2] // 4 * 4, : image.shape[-1] // 4 * 4], 4))
+    return clean, [load_rgb(path) for path in pick(list_images(dirs["real_lr"]))]
+
+
+def joint_checkpoints(run_dir: Path, cfg):
+    """(epoch, checkpoint state) of every joint-phase checkpoint of a run, oldest first."""
+    for ckpt in sorted((run_dir / "checkpoints").glob("epoch_*.pt")):
+        epoch = int(ckpt.stem.split("_")[1])
+        if phase_at(epoch, cfg.trainer).name == "joint":
+            yield epoch, load_checkpoint(ckpt)
+
+
 def _checkpoint_curve(run_dir: Path, cfg, dirs: dict, device, p: dict, log=print) -> dict:
     """Test PSNR and no-reference KID of every joint-phase checkpoint; Spearman between them."""
     model = build_model(cfg).to(device)
-    rng = np.random.default_rng(0)
-    hr_paths = list_images(dirs["hr"])
-    real_paths = list_images(dirs["real_lr"])
-    n = p["noref_images"]
-    pick = lambda paths: [paths[i] for i in sorted(rng.choice(len(paths), min(n, len(paths)), replace=False))]  # noqa: E731
-    clean = [bicubic_downscale(load_rgb(q)[..., : load_rgb(q).shape[-2] // 4 * 4, : load_rgb(q).shape[-1] // 4 * 4], 4)
-             for q in pick(hr_paths)]
-    real = [load_rgb(q) for q in pick(real_paths)]
+    clean, real = curve_images(dirs, p["noref_images"])
     rows = []
-    for ckpt in sorted((run_dir / "checkpoints").glob("epoch_*.pt")):
-        epoch = int(ckpt.stem.split("_")[1])
-        if not phase_at(epoch, cfg.trainer).train_sr or phase_at(epoch, cfg.trainer).name != "joint":
-            continue
-        state = load_checkpoint(ckpt)
+    for epoch, state in joint_checkpoints(run_dir, cfg):
         model.SR.load_state_dict(state["nets"]["SR"])
         model.G.load_state_dict(state["nets"]["G"])
         psnr, _ = _metrics(model.SR, dirs, device, p.get("max_test"))
@@ -312,16 +324,14 @@ def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAI
 
     b, c, d = (results[k]["psnr_y"] for k in ("bicubic_pairs", "cyclesr", "oracle"))
     results.update(gap_closure=gap_closure(b, c, d), gain_over_bicubic_pairs_db=c - b, oracle_gap_db=d - b)
-    results["settings"] = _settings(p, cfg, dirs, preset, design, recipe, seed, overrides, dev,
-                                    reuse_baselines)
+    results["settings"] = settings = _settings(p, cfg, dirs, preset, design, recipe, seed, overrides,
+                                              dev, reuse_baselines)
     (out / "results.json").write_text(json.dumps(results, indent=2))  # again below with the curve
     if checkpoint_curve:
         log("[quality] no-reference score vs test PSNR across CycleSR checkpoints")
         t0 = time.time()
         results["noref"] = _checkpoint_curve(run_dir, cfg, dirs, dev, p, log)
         times["noref"] = time.time() - t0
-    results["settings"] = settings = _settings(p, cfg, dirs, preset, design, recipe, seed, overrides,
-                                              dev, reuse_baselines)
     settings["seconds"] = {**times, "total": time.time() - start}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.md").write_text(markdown_table(results))
