@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from cyclesr.data.kernels import BLUR_KINDS, blur_kernel, default_kernel_size, filter2d, motion_kernel
+from cyclesr.data.noise_pool import tile_noise
 from cyclesr.data.recipe import Fixed, Param, Range, parse_value
 from cyclesr.data.resize import RESIZE_MODES, resize
 
@@ -245,8 +246,6 @@ class Inject(Step):
         return {"amount": self.draw("amount", rng), "seed": int(rng.integers(2**63))}
 
     def apply(self, image, params):
-        from cyclesr.data.noise_pool import tile_noise  # local: noise_pool imports kernels only
-
         if self.pool is None:
             raise ValueError("the recipe step inject() needs noise patches from real LR images: use it "
                              "in training (model.synth_recipe, the real-LR folder provides them) or "
