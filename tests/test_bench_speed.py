@@ -42,6 +42,8 @@ def test_bench_step_json_and_reference(tiny_config, tmp_path, capsys):
     assert r["benchmark"] == "step" and r["phase"] == "joint" and r["batch"] == 2
     assert r["ms_per_iter"] > 0 and r["images_per_s"] > 0 and r["peak_mem_kind"] == "rss"
     assert r["reference"]["ms_per_iter"] > 0 and r["speedup"] > 0
+    # one SR pass instead of two in the joint phase: strictly less arithmetic than the reference
+    assert r["gflop_per_iter"] > 0 and r["flop_ratio"] > 1.05
     assert json.loads(out_file.read_text())["ms_per_iter"] == r["ms_per_iter"]
 
 
@@ -50,6 +52,13 @@ def test_bench_step_phases_and_sizes(tiny_config, phase, capsys):
     r = _run_json(["bench", "step", "--config", str(tiny_config), "--phase", phase, "--batch", "1",
                    "--patch", "12", "--iters", "1", "--warmup", "0", "--repeats", "1"], capsys)
     assert r["phase"] == phase and r["batch"] == 1 and r["lr_patch"] == 12
+
+
+def test_bench_step_transfer_does_the_reference_work(tiny_config, capsys):
+    """Outside the joint phase our step saves time, not arithmetic: the FLOPs are the same."""
+    r = _run_json(["bench", "step", "--config", str(tiny_config), "--phase", "transfer", "--iters", "1",
+                   "--warmup", "1", "--repeats", "1", "--reference"], capsys)
+    assert r["flop_ratio"] == pytest.approx(1.0, rel=1e-6)
 
 
 def test_bench_data_synthetic(tiny_config, capsys):

@@ -69,7 +69,7 @@ def _config(args):
 def bench_step(args) -> dict:
     import torch
 
-    from cyclesr.engine.timing import measure, peak_memory, step_header, step_runner
+    from cyclesr.engine.timing import count_gflop, measure, peak_memory, step_header, step_runner
     cfg = _config(args)
     if args.channels_last is not None:
         value = {"true": True, "false": False}.get(args.channels_last, args.channels_last)
@@ -86,9 +86,17 @@ def bench_step(args) -> dict:
     times = measure(runners, dev, b, args.iters, args.warmup, args.repeats)
     out = {**step_header(cfg, args.phase, dev, b, p, args.iters, args.repeats),
            **times["optimised"], **peak_memory(dev)}
+    # the arithmetic each step does, and how fast it gets through it
+    for name, run in runners.items():
+        gflop = count_gflop(run)
+        times[name].update(gflop_per_iter=gflop, gflop_per_s=gflop * 1000 / times[name]["ms_per_iter"])
+    out.update(gflop_per_iter=times["optimised"]["gflop_per_iter"],
+               gflop_per_s=times["optimised"]["gflop_per_s"])
     if args.reference:
         ref = times["reference"]
         out["reference"] = ref
+        # the speed-up that fewer FLOPs alone would give, at equal GFLOP/s
+        out["flop_ratio"] = ref["gflop_per_iter"] / out["gflop_per_iter"]
         out["speedup"] = ref["ms_per_iter"] / out["ms_per_iter"]
         out["speedup_cpu_time"] = ref["cpu_ms_per_iter"] / out["cpu_ms_per_iter"]
         out["peak_mem_note"] = "one process ran both steps"
@@ -171,10 +179,13 @@ def _print_summary(kind: str, r: dict) -> None:
         print(f"{r['phase']} step on {r['device_name']} ({r['threads']} threads), "
               f"batch {r['batch']}, LR patch {r['lr_patch']}, x{r['scale']}: {r['ms_per_iter']:.1f} ms/iter "
               f"(fastest block {r['ms_per_iter_min']:.1f}), {r['images_per_s']:.2f} images/s, "
-              f"peak {r['peak_mem_kind']} {r['peak_mem_mb']:.0f} MiB")
+              f"peak {r['peak_mem_kind']} {r['peak_mem_mb']:.0f} MiB; "
+              f"{r['gflop_per_iter']:.1f} GFLOP/iter at {r['gflop_per_s']:.0f} GFLOP/s")
         if "reference" in r:
-            print(f"reference-like step: {r['reference']['ms_per_iter']:.1f} ms/iter; "
-                  f"speed-up {r['speedup']:.2f}x (CPU time {r['speedup_cpu_time']:.2f}x)")
+            ref = r["reference"]
+            print(f"reference-like step: {ref['ms_per_iter']:.1f} ms/iter, {ref['gflop_per_iter']:.1f} "
+                  f"GFLOP/iter at {ref['gflop_per_s']:.0f} GFLOP/s; speed-up {r['speedup']:.2f}x "
+                  f"(CPU time {r['speedup_cpu_time']:.2f}x; {r['flop_ratio']:.2f}x from fewer FLOPs alone)")
     elif kind == "data":
         line = (f"loader: {r['patches_per_s']:.1f} patches/s ({r['workers']} workers, batch "
                 f"{r['batch']}, LR patch {r['lr_patch']}, x{r['scale']})")

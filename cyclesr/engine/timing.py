@@ -145,6 +145,17 @@ def measure(runners: dict[str, Callable[[], None]], device: torch.device, batch:
     return {name: clock.summary(batch) for name, clock in clocks.items()}
 
 
+def count_gflop(run: Callable[[], None]) -> float:
+    """Convolution and matrix-multiply work of one call of ``run``, in GFLOP (forward and
+    backward, as ``torch.utils.flop_counter`` counts them; elementwise ops are not counted).
+    Runs one extra iteration, so call it after the timing."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops() / 1e9
+
+
 def time_step(cfg: Config, phase: str = "joint", iters: int = 10, warmup: int = 2,
               batch: Optional[int] = None, patch: Optional[int] = None,
               device: Optional[str] = None, repeats: int = 1) -> dict:
