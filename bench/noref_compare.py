@@ -7,7 +7,11 @@ the Spearman correlation of each with the test PSNR-Y:
 - ``kid_random`` / ``kid_trained``: KID of G(bicubic(HR)) against real LR on the seeded random
   patch features / the shipped trained features (``cyclesr.noref``);
 - ``cyc_random`` / ``cyc_trained``: KID of G(bicubic(SR(y))) against other real LR images;
-- ``noise_gap``, ``block_gap``, ``sharp_gap``: |relative gap| of the fake/real statistics.
+- ``noise_gap``, ``block_gap``, ``sharp_gap``: |relative gap| of the fake/real statistics;
+- ``pseudo_psnr``: PSNR-Y of each checkpoint's SR network on pseudo pairs (G*(bicubic(HR)), HR)
+  of HR-domain images, where G* is the generator of the checkpoint with the lowest trained KID
+  (the one whose degradation looks most like the real LR). Higher is better; it needs the
+  user's sharp images, never the real LR's ground truth.
 
     python bench/noref_compare.py bench/results/blur-noise-final
 
@@ -21,7 +25,9 @@ import torch
 
 from cyclesr.bench.quality import _metrics, curve_images, joint_checkpoints
 from cyclesr.config import load_config
+from cyclesr.data.io import list_images, load_rgb
 from cyclesr.data.resize import bicubic_downscale
+from cyclesr.metrics import psnr
 from cyclesr.model import build_model
 from cyclesr.noref import PatchFeatures, generate_fake_lr, noref_scores, spearman
 from cyclesr.tiling import upscale_tensor
@@ -38,8 +44,9 @@ def main(folder: str) -> None:
     model = build_model(cfg)
     clean, real = curve_images(dirs, 25)
     nets = {"random": PatchFeatures(seed=0), "trained": PatchFeatures.trained()}
-    rows = []
+    rows, states = [], []
     for epoch, state in joint_checkpoints(run, cfg):
+        states.append({k: state["nets"][k] for k in ("G", "SR")})
         model.SR.load_state_dict(state["nets"]["SR"])
         model.G.load_state_dict(state["nets"]["G"])
         psnr, _ = _metrics(model.SR, dirs, "cpu")
@@ -55,9 +62,29 @@ def main(folder: str) -> None:
         row.update({GAP_KEYS[k]: abs(v) for k, v in score["stat_gap"].items()})
         print(row, flush=True)
         rows.append(row)
+    pseudo_psnr(model, states, rows, dirs)
     for key in [k for k in rows[0] if k not in ("epoch", "psnr_y")]:
-        print(f"{key}: Spearman(-score, PSNR-Y) = {spearman([-r[key] for r in rows], [r['psnr_y'] for r in rows]):.2f}")
+        sign = 1 if key == "pseudo_psnr" else -1
+        rho = spearman([sign * r[key] for r in rows], [r["psnr_y"] for r in rows])
+        print(f"{key}: Spearman({'+' if sign > 0 else '-'}score, PSNR-Y) = {rho:.2f}")
     (out / "curve_exp.json").write_text(json.dumps(rows, indent=1))
+
+
+def pseudo_psnr(model, states, rows, dirs, n: int = 12) -> None:
+    """Adds ``pseudo_psnr`` to each row (see the module docstring)."""
+    best = min(range(len(rows)), key=lambda i: rows[i]["kid_trained"])
+    model.G.load_state_dict(states[best]["G"])
+    hrs = []
+    for path in list_images(dirs["hr"])[:n]:
+        image = load_rgb(path)
+        hrs.append(image[..., : image.shape[-2] // 4 * 4, : image.shape[-1] // 4 * 4])
+    fake = generate_fake_lr(model.G, [bicubic_downscale(h, 4) for h in hrs], seed=0)
+    for row, state in zip(rows, states):
+        model.SR.load_state_dict(state["SR"])
+        model.SR.eval()
+        row["pseudo_psnr"] = sum(psnr(upscale_tensor(model.SR, x, 4), h, crop_border=4, y_channel=True)
+                                 for x, h in zip(fake, hrs)) / len(hrs)
+        print(f"epoch {row['epoch']}: pseudo_psnr {row['pseudo_psnr']:.3f} (G of epoch {rows[best]['epoch']})")
 
 
 if __name__ == "__main__":

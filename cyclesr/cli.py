@@ -105,6 +105,8 @@ def _add_synth(sub) -> None:
     p.add_argument("--paired-hr-out", default=None, help="also write HR crops aligned to the LR")
     p.add_argument("--noise-from", default=None, metavar="REAL_LR_DIR",
                    help="real LR images whose flat regions give the noise of the recipe's inject step")
+    p.add_argument("--real-lr", default=None, metavar="REAL_LR_DIR",
+                   help="with --recipe fit: real LR images to fit the recipe to (blur, noise, JPEG)")
 
 
 def _add_demo(sub) -> None:
@@ -253,7 +255,17 @@ def cmd_degrade(args) -> int:
 
 def cmd_synth(args) -> int:
     from cyclesr.data.degrade import synthesize_folder
-    written = synthesize_folder(args.hr, args.output, args.recipe, scale=args.scale, seed=args.seed,
+    recipe = args.recipe
+    if recipe.strip().lower() == "fit":
+        from cyclesr.fit import fit_recipe_from_folders
+        if not args.real_lr:
+            raise SystemExit("error: --recipe fit needs --real-lr DIR (the real LR images to fit it to)")
+        fitted = fit_recipe_from_folders(args.hr, args.real_lr, args.scale or 4, seed=args.seed, log=print)
+        recipe, record = fitted.recipe, Path(args.output) / "synth_recipe_fit.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(fitted.to_json())
+        print(f"fitted recipe and the best candidates written to {record}")
+    written = synthesize_folder(args.hr, args.output, recipe, scale=args.scale, seed=args.seed,
                                 paired_hr_out=args.paired_hr_out, noise_from=args.noise_from)
     print(f"{len(written)} degraded LR images written to {args.output}")
     if args.paired_hr_out:

@@ -104,6 +104,7 @@ class ModelConfig:
     ema_decay: float = 0.0                # EMA of SR weights (e.g. 0.999); 0 = off
     synth_mix: float = 0.0                # joint phase: fraction of SR inputs from synth_recipe(HR) instead of G(X)
     synth_recipe: str = "generic"         # degradation recipe/preset for synth_mix (last down step set to dataset.upscale)
+    synth_mix_end: Optional[float] = None  # mix at the last epoch, linear from synth_mix at the first joint one
     cyclegan: CycleGANConfig = field(default_factory=CycleGANConfig)
     sr: SRConfig = field(default_factory=SRConfig)
 

@@ -76,12 +76,14 @@ def validate_config(cfg: Config) -> None:
               t.n_epoch)
     if not 0 <= m.synth_mix <= 1:
         _fail(cfg, "model.synth_mix", "in [0, 1]", m.synth_mix)
-    if m.synth_mix > 0:
+    if m.synth_mix_end is not None and not 0 <= m.synth_mix_end <= 1:
+        _fail(cfg, "model.synth_mix_end", "in [0, 1] or null (constant synth_mix)", m.synth_mix_end)
+    if m.synth_mix > 0 and str(m.synth_recipe).strip().lower() != "fit":  # fit: see cyclesr.fit
         from cyclesr.data.degrade import Recipe
         try:
             Recipe.parse(m.synth_recipe).with_scale(ds.upscale)
         except (ValueError, TypeError, KeyError) as err:
-            _fail(cfg, "model.synth_recipe", f"a degradation recipe or preset name ({err})", m.synth_recipe)
+            _fail(cfg, "model.synth_recipe", f"a degradation recipe, a preset name or 'fit' ({err})", m.synth_recipe)
     _choice(cfg, "trainer.lr_policy", t.lr_policy, ("linear", "step", "cosine"))
     _choice(cfg, "trainer.amp", t.amp, ("off", "bf16", "fp16"))
     if t.channels_last not in (True, False, "auto"):

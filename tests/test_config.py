@@ -110,6 +110,7 @@ def test_vega_path_override():
     ("model.cyc_lr=-1", "model.cyc_lr"),
     ("model.sr.upscale=2", "model.sr.upscale"),
     ("model.synth_mix=1.5", "model.synth_mix"),
+    ("model.synth_mix_end=-0.1", "model.synth_mix_end"),
 ])
 def test_bad_values_name_key_and_file(override, key):
     with pytest.raises(ConfigError) as err:

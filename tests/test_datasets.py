@@ -187,3 +187,12 @@ def test_synthetic_lr_has_clean_lr_size_and_is_reproducible(folders):
     assert not torch.equal(mixed[0]["synth_lr"], again[0]["synth_lr"])
     only = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, synth_recipe="generic", synth_mix=1.0)
     assert all(float(only[i]["use_synth"]) == 1.0 for i in range(3))
+
+
+def test_synthetic_share_can_follow_the_epoch(folders):
+    """model.synth_mix -> synth_mix_end: the dataset draws its flags with the epoch's share."""
+    from cyclesr.engine.schedule import MixRamp
+    ramp = MixRamp(start=1.0, end=0.0, first=2, last=4)
+    data = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, synth_recipe="bicubic", synth_mix=ramp, length=30)
+    share = {epoch: sum(float(data[(epoch, i)]["use_synth"]) for i in range(30)) / 30 for epoch in (1, 2, 3, 4)}
+    assert share[1] == share[2] == 1.0 and share[4] == 0.0 and 0.2 < share[3] < 0.8

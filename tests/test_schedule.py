@@ -35,3 +35,12 @@ def test_phase_learning_rates_switch_networks_off():
     assert learning_rates(4, t, 2e-4, 1e-4) == {"transfer": 2e-4, "sr": 1e-4}
     late = learning_rates(15, t, 2e-4, 1e-4)
     assert late["transfer"] == pytest.approx(2e-4 * (1 - 5 / 11))
+
+
+def test_mix_ramp_runs_over_the_joint_epochs():
+    from cyclesr.engine.schedule import MixRamp
+    t = TrainerConfig(n_epoch=8, n_epoch_decay=2, warmup_epochs=3, pretrain_epochs=1)
+    ramp = MixRamp.from_config(0.75, 0.25, t)
+    assert (ramp.first, ramp.last) == (5, 10)
+    assert ramp(1) == ramp(5) == 0.75 and ramp(10) == ramp(12) == 0.25
+    assert ramp(7) == pytest.approx(0.75 - 0.5 * 2 / 5)

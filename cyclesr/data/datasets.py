@@ -88,7 +88,7 @@ class UnpairedDataset(Dataset):
     With `synth_recipe` (a degradation recipe or preset, see `cyclesr.data.degrade`), each
     item also has "synth_lr": the HR crop degraded by the recipe (its total scale set to
     `scale`, so it has clean_lr's size), and "use_synth": a (1, 1, 1) float flag, 1 with
-    probability `synth_mix`. Both come from their own generator seeded by
+    probability `synth_mix` (a number, or a function of the epoch). Both come from their own generator seeded by
     (seed, epoch, index, 1), so hr, clean_lr and real_lr are the same as without a recipe."""
 
     def __init__(self, hr_dir: str | Path, lr_dir: str | Path, crop_size: int, scale: int,
@@ -102,7 +102,8 @@ class UnpairedDataset(Dataset):
         if synth_recipe is not None:
             from cyclesr.data.degrade import Recipe  # local: degrade imports the steps stack
             self.synth_recipe = Recipe.parse(synth_recipe).with_scale(self.scale)
-        self.synth_mix = float(synth_mix)
+        # a number, or a function of the epoch (cyclesr.engine.schedule.MixRamp)
+        self.synth_mix = synth_mix if callable(synth_mix) else float(synth_mix)
         self.hr_paths, hr_skipped = _usable_images(Path(hr_dir), crop_size * scale, "HR")
         self.lr_paths, lr_skipped = _usable_images(Path(lr_dir), crop_size, "real-LR")
         if hr_skipped or lr_skipped:
@@ -161,7 +162,8 @@ class UnpairedDataset(Dataset):
         item = {"hr": hr, "clean_lr": bicubic_downscale(hr, self.scale), "real_lr": real_lr}
         if self.synth_recipe is not None:
             synth_rng = np.random.default_rng([self.seed, epoch, index, 1])
-            use = synth_rng.random() < self.synth_mix
+            mix = self.synth_mix(epoch) if callable(self.synth_mix) else self.synth_mix
+            use = synth_rng.random() < mix
             item["synth_lr"] = self.synth_recipe.apply(hr, synth_rng)[0].contiguous()
             item["use_synth"] = torch.full((1, 1, 1), float(use))
         return item

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cyclesr.config import TrainerConfig
 
-__all__ = ["TRANSFER", "PRETRAIN", "JOINT", "Phase", "phase_at", "lr_factor", "learning_rates"]
+__all__ = ["TRANSFER", "PRETRAIN", "JOINT", "Phase", "phase_at", "lr_factor", "learning_rates", "MixRamp"]
 
 TRANSFER, PRETRAIN, JOINT = "transfer", "pretrain", "joint"
 
@@ -62,3 +62,23 @@ def learning_rates(epoch: int, t: TrainerConfig, cyc_lr: float, sr_lr: float) ->
     f = lr_factor(epoch, t)
     return {"transfer": cyc_lr * f if phase.train_transfer else 0.0,
             "sr": sr_lr * f if phase.train_sr else 0.0}
+
+
+@dataclass(frozen=True)
+class MixRamp:
+    """The synthetic share of the SR network's inputs at a 1-based epoch: ``start`` at the
+    first joint epoch, ``end`` at the last one, linear in between (``model.synth_mix`` ->
+    ``model.synth_mix_end``). A picklable function of the epoch, for the dataset's workers."""
+    start: float
+    end: float
+    first: int   # first joint epoch
+    last: int    # last epoch
+
+    @classmethod
+    def from_config(cls, start: float, end: float, t: TrainerConfig) -> "MixRamp":
+        return cls(start, end, t.warmup_epochs + t.pretrain_epochs + 1, t.n_epoch + t.n_epoch_decay)
+
+    def __call__(self, epoch: int) -> float:
+        span = self.last - self.first
+        frac = 0.0 if span <= 0 else min(1.0, max(0.0, (epoch - self.first) / span))
+        return self.start + (self.end - self.start) * frac

@@ -23,8 +23,9 @@ from cyclesr.engine.ema import EMA
 from cyclesr.engine.log import RunLogger, panel
 from cyclesr.engine.setup import (apply_memory_formats, make_optimizers, make_settings,
                                   memory_formats)
-from cyclesr.engine.schedule import JOINT, learning_rates, phase_at
+from cyclesr.engine.schedule import JOINT, MixRamp, learning_rates, phase_at
 from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
+from cyclesr.fit import FIT_NAME, fit_recipe_from_folders
 from cyclesr.evaluate import evaluate_sr
 from cyclesr.model import build_model
 from cyclesr.validate import validate_paths
@@ -114,10 +115,19 @@ class Trainer:
 
     def _data(self):
         m = self.cfg.model  # synth_mix > 0: the dataset also degrades each HR crop synthetically
+        recipe = m.synth_recipe if m.synth_mix > 0 else None
+        if recipe is not None and str(recipe).strip().lower() == FIT_NAME:
+            # fitted to the real LR images once per run (every process gets the same result;
+            # the main one keeps it in the run folder, so a resumed run does not refit)
+            tr = self.cfg.dataset.train
+            cache = self.paths.root / "synth_recipe_fit.json" if self.ctx.is_main else None
+            recipe = fit_recipe_from_folders(tr.HR_dir, tr.LR_dir, self.cfg.upscale, seed=self.cfg.trainer.seed,
+                                             cache=cache, log=print if self.ctx.is_main else None).recipe
+        mix = m.synth_mix if m.synth_mix_end is None else MixRamp.from_config(m.synth_mix, m.synth_mix_end,
+                                                                             self.cfg.trainer)
         return train_loader(self.cfg, self.ctx.rank, self.ctx.world,
                             pin_memory=self.device.type == "cuda",
-                            synth_recipe=m.synth_recipe if m.synth_mix > 0 else None,
-                            synth_mix=m.synth_mix)
+                            synth_recipe=recipe, synth_mix=mix)
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> dict:
