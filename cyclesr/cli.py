@@ -29,7 +29,8 @@ EPILOGS = {
     "synth": """examples:
   cyclesr synth --hr data/HR -o data/LR_mild --recipe mild --seed 1
   cyclesr synth --hr data/HR -o data/LR --recipe "blur(sigma=0.5~2) > down(scale=4) > jpeg(quality=30~60)" --paired-hr-out data/HR_aligned
-  cyclesr synth --hr data/HR -o data/LR_real_noise --recipe "blur(sigma=1) > down(scale=4) > inject" --noise-from data/real_LR""",
+  cyclesr synth --hr data/HR -o data/LR_real_noise --recipe "blur(sigma=1) > down(scale=4) > inject" --noise-from data/real_LR
+  cyclesr synth --hr data/HR -o data/LR_like_mine --recipe fit --real-lr data/real_LR      # fit blur, noise, JPEG first""",
     "demo": """examples:
   cyclesr demo                       # about 5 minutes on 2 CPU cores
   cyclesr demo --output-dir demo_out --minutes 1""",
