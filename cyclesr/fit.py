@@ -161,7 +161,8 @@ def fit_recipe_from_folders(hr_dir: str | Path, lr_dir: str | Path, scale: int, 
     if log:
         log(f"fit: fitting the synthetic degradation to {len(real)} real LR images of {lr_dir} "
             f"({len(hr)} HR crops)")
-    result = fit_recipe(hr, real, scale, seed=seed, log=log)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's random state (network init) alone
+        result = fit_recipe(hr, real, scale, seed=seed, log=log)
     if log:
         log(f"fit: synthetic recipe = {result.recipe}")
     if cache is not None:

@@ -80,3 +80,13 @@ def test_synth_cli_fits_then_writes(tiny_data, tmp_path, capsys):
     assert len(list(out.glob("*.png"))) == 4
     with pytest.raises(SystemExit, match="needs --real-lr"):
         main(["synth", "--hr", str(tiny_data["hr"]), "-o", str(out), "--recipe", "fit"])
+
+
+def test_fitting_leaves_the_global_random_state_alone(tiny_data):
+    """Training seeds the networks' initial weights: fitting before building them must not
+    change them."""
+    from cyclesr.fit import fit_recipe_from_folders
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    fit_recipe_from_folders(tiny_data["hr"], tiny_data["real_lr"], 4, log=None)
+    assert torch.equal(torch.random.get_rng_state(), before)
