@@ -1,6 +1,6 @@
 """Distributed training: two CPU processes (gloo) launched by torchrun train a tiny CycleSR
 through all three phases, resume distributed, and end with identical weights on both ranks;
-only rank 0 writes checkpoints and logs."""
+only rank 0 writes checkpoints and logs (and fits the synthetic recipe)."""
 import hashlib
 import json
 import os
@@ -33,6 +33,7 @@ try:
         for p in getattr(trainer.model, name).parameters():
             h.update(p.detach().contiguous().numpy().tobytes())
         digests[name] = h.hexdigest()
+    digests["synth_recipe"] = str(trainer.dataset.synth_recipe)
     Path(out, f"rank{trainer.ctx.rank}.json").write_text(json.dumps(digests))
 finally:
     dist.cleanup(trainer.ctx)
@@ -69,7 +70,9 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
     cfg = {
         "dataset": {"upscale": 2, "train": {"HR_dir": str(hr), "LR_dir": str(lr), "crop_size": 16,
                                             "batch_size": 2, "num_workers": 0, "iters_per_epoch": 2}},
-        "model": {"cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_D": 2, "buffer_size": 3},
+        # the synthetic half's recipe is fitted by rank 0 and sent to rank 1
+        "model": {"synth_mix": 0.5, "synth_recipe": "fit",
+                  "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_D": 2, "buffer_size": 3},
                   "sr": {"name": "VDSR", "SR_nb": 1, "SR_nf": 8, "SR_norm_type": "batch"}},
         "trainer": {"n_epoch": 2, "n_epoch_decay": 1, "warmup_epochs": 1, "pretrain_epochs": 1,
                     "eval_epoch": 1, "print_freq": 1, "keep_checkpoints": 5, "device": "cpu"},
@@ -82,13 +85,17 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
     _torchrun(["-m", "cyclesr", "train", "--config", str(config), "--output-dir", str(run_dir),
                "--until-epoch", "2", "--no-progress"], tmp_path)
     assert (run_dir / "checkpoints" / "latest.pt").is_file()
+    assert (run_dir / "synth_recipe_fit.json").is_file()
     worker = tmp_path / "worker.py"
     worker.write_text(WORKER)
     _torchrun([str(worker), str(config), str(run_dir), "3",
                str(run_dir / "checkpoints" / "latest.pt"), str(out)], tmp_path)
 
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
-    assert ranks[0] == ranks[1], {k: ranks[0][k] == ranks[1][k] for k in NAMES}
+    assert ranks[0] == ranks[1], {k: ranks[0][k] == ranks[1][k] for k in ranks[0]}
+    fitted = json.loads((run_dir / "synth_recipe_fit.json").read_text())["recipe"]
+    from cyclesr.data.degrade import Recipe
+    assert ranks[1]["synth_recipe"] == str(Recipe.parse(fitted).with_scale(2))  # rank 1 got rank 0's fit
     # one checkpoint set, written by rank 0, holding the weights both ranks ended with
     files = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert files == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "latest.pt"]

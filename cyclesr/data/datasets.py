@@ -88,8 +88,9 @@ class UnpairedDataset(Dataset):
     With `synth_recipe` (a degradation recipe or preset, see `cyclesr.data.degrade`), each
     item also has "synth_lr": the HR crop degraded by the recipe (its total scale set to
     `scale`, so it has clean_lr's size), and "use_synth": a (1, 1, 1) float flag, 1 with
-    probability `synth_mix` (a number, or a function of the epoch). Both come from their own generator seeded by
-    (seed, epoch, index, 1), so hr, clean_lr and real_lr are the same as without a recipe."""
+    probability `synth_mix` (a number, or a function of the epoch). Both come from their own
+    generator seeded by (seed, epoch, index, 1), so hr, clean_lr and real_lr are the same as
+    without a recipe."""
 
     def __init__(self, hr_dir: str | Path, lr_dir: str | Path, crop_size: int, scale: int,
                  augment: bool = True, cache: bool = False, length: int | None = None, seed: int = 0,

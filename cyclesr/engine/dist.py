@@ -20,7 +20,7 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
-__all__ = ["DistContext", "init_from_env", "env_rank", "wrap_ddp", "agreement", "barrier",
+__all__ = ["DistContext", "init_from_env", "env_rank", "wrap_ddp", "agreement", "from_main", "barrier",
            "cleanup"]
 
 
@@ -87,6 +87,16 @@ def agreement(ctx: DistContext):
         tdist.all_reduce(flag, op=tdist.ReduceOp.MIN)
         return flag
     return agree
+
+
+def from_main(ctx: DistContext, obj):
+    """Process 0's ``obj`` (a picklable object) on every process (``obj`` itself when not
+    distributed; other processes may pass None)."""
+    if ctx.world <= 1 or not tdist.is_initialized():
+        return obj
+    box = [obj]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def barrier(ctx: DistContext) -> None:

@@ -117,12 +117,14 @@ class Trainer:
         m = self.cfg.model  # synth_mix > 0: the dataset also degrades each HR crop synthetically
         recipe = m.synth_recipe if m.synth_mix > 0 else None
         if recipe is not None and str(recipe).strip().lower() == FIT_NAME:
-            # fitted to the real LR images once per run (every process gets the same result;
-            # the main one keeps it in the run folder, so a resumed run does not refit)
-            tr = self.cfg.dataset.train
-            cache = self.paths.root / "synth_recipe_fit.json" if self.ctx.is_main else None
-            recipe = fit_recipe_from_folders(tr.HR_dir, tr.LR_dir, self.cfg.upscale, seed=self.cfg.trainer.seed,
-                                             cache=cache, log=print if self.ctx.is_main else None).recipe
+            # fitted to the real LR images once per run by the main process, which keeps it in
+            # the run folder (a resumed run reads it back) and sends it to the others
+            fitted = None
+            if self.ctx.is_main:
+                tr = self.cfg.dataset.train
+                fitted = fit_recipe_from_folders(tr.HR_dir, tr.LR_dir, self.cfg.upscale, seed=self.cfg.trainer.seed,
+                                                 cache=self.paths.root / "synth_recipe_fit.json").recipe
+            recipe = dist.from_main(self.ctx, fitted)
         mix = m.synth_mix if m.synth_mix_end is None else MixRamp.from_config(m.synth_mix, m.synth_mix_end,
                                                                              self.cfg.trainer)
         return train_loader(self.cfg, self.ctx.rank, self.ctx.world,
