@@ -8,6 +8,8 @@ the Spearman correlation of each with the test PSNR-Y:
   patch features / the shipped trained features (``cyclesr.noref``);
 - ``cyc_random`` / ``cyc_trained``: KID of G(bicubic(SR(y))) against other real LR images;
 - ``noise_gap``, ``block_gap``, ``sharp_gap``: |relative gap| of the fake/real statistics;
+- ``sr_noise``: the noise left in SR(y) for 16 real LR images y (Immerkaer's sigma after a
+  bicubic x4 downscale; lower is better);
 - ``pseudo_psnr``: PSNR-Y of each checkpoint's SR network on pseudo pairs (G*(bicubic(HR)), HR)
   of HR-domain images, where G* is the generator of the checkpoint with the lowest trained KID
   (the one whose degradation looks most like the real LR). Higher is better; it needs the
@@ -29,7 +31,7 @@ from cyclesr.data.io import list_images, load_rgb
 from cyclesr.data.resize import bicubic_downscale
 from cyclesr.metrics import psnr
 from cyclesr.model import build_model
-from cyclesr.noref import PatchFeatures, generate_fake_lr, noref_scores, spearman
+from cyclesr.noref import PatchFeatures, generate_fake_lr, noise_sigma, noref_scores, spearman
 from cyclesr.tiling import upscale_tensor
 
 GAP_KEYS = {"noise": "noise_gap", "blockiness": "block_gap", "sharpness": "sharp_gap"}
@@ -60,6 +62,9 @@ def main(folder: str) -> None:
         for name, net in nets.items():
             row["cyc_" + name] = noref_scores(cyc, ref, patch=32, seed=0, net=net)["kid"]
         row.update({GAP_KEYS[k]: abs(v) for k, v in score["stat_gap"].items()})
+        model.SR.eval()
+        row["sr_noise"] = sum(noise_sigma(bicubic_downscale(upscale_tensor(model.SR, y, 4), 4))
+                              for y in real[:16]) / len(real[:16])
         print(row, flush=True)
         rows.append(row)
     pseudo_psnr(model, states, rows, dirs)
