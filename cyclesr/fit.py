@@ -14,7 +14,7 @@ show. With ``model.synth_recipe: fit`` the recipe is fitted instead, by analysis
    JPEG in the fraction of them that had it.
 
 Only HR-domain images and real LR images are used (never ground truth for the real images).
-Cost: about 40 s on one CPU core for the default grid of 180 candidates.
+Cost: about a minute on one CPU core for the default grid of 180 candidates.
 """
 from __future__ import annotations
 
@@ -129,7 +129,8 @@ def _centre_crop(image: Tensor, size: int, multiple: int) -> Tensor:
 def fit_recipe_from_folders(hr_dir: str | Path, lr_dir: str | Path, scale: int, *, n_images: int = 24,
                             seed: int = 0, cache: Optional[str | Path] = None, log=print) -> FitResult:
     """``fit_recipe`` on up to ``n_images`` HR images (centre crops of at most 128 * scale
-    pixels) and up to 2 * ``n_images`` real LR images of two folders, chosen by a seeded draw.
+    pixels) and up to 2 * ``n_images`` real LR images (centre crops of at most 256 pixels) of
+    two folders, chosen by a seeded draw.
     With ``cache`` (a JSON file), a previous result is read from it, else written to it."""
     from cyclesr.data.io import ImageReadError, list_images, load_rgb
 
@@ -138,7 +139,8 @@ def fit_recipe_from_folders(hr_dir: str | Path, lr_dir: str | Path, scale: int, 
         return FitResult(**data)
     rng = np.random.default_rng(seed)
 
-    def pick(folder, n, min_side):
+    def pick(folder, n, min_side, crop, multiple):
+        """Centre crops (copies: a big photo's full decode is not kept) of n usable images."""
         paths = list_images(folder)
         out = []
         for i in rng.permutation(len(paths)):
@@ -147,13 +149,13 @@ def fit_recipe_from_folders(hr_dir: str | Path, lr_dir: str | Path, scale: int, 
             except (ImageReadError, OSError):
                 continue
             if min(image.shape[-2:]) >= min_side:
-                out.append(image)
+                out.append(_centre_crop(image, crop, multiple).clone())
             if len(out) == n:
                 break
         return out
 
-    hr = [_centre_crop(im, 128 * scale, scale) for im in pick(hr_dir, n_images, 8 * scale)]
-    real = pick(lr_dir, 2 * n_images, 8)
+    hr = pick(hr_dir, n_images, 8 * scale, 128 * scale, scale)
+    real = pick(lr_dir, 2 * n_images, 8, 256, 1)
     if len(hr) < 2 or len(real) < 2:
         raise ValueError(f"model.synth_recipe: fit needs at least 2 readable HR images of {8 * scale}+ px "
                          f"in {hr_dir} and 2 real LR images of 8+ px in {lr_dir}; found {len(hr)} and "
