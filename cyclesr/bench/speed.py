@@ -89,14 +89,15 @@ def bench_step(args) -> dict:
     # the arithmetic each step does, and how fast it gets through it
     for name, run in runners.items():
         gflop = count_gflop(run)
-        times[name].update(gflop_per_iter=gflop, gflop_per_s=gflop * 1000 / times[name]["ms_per_iter"])
-    out.update(gflop_per_iter=times["optimised"]["gflop_per_iter"],
-               gflop_per_s=times["optimised"]["gflop_per_s"])
+        if gflop is not None:
+            times[name].update(gflop_per_iter=gflop, gflop_per_s=gflop * 1000 / times[name]["ms_per_iter"])
+    out.update({k: times["optimised"][k] for k in ("gflop_per_iter", "gflop_per_s") if k in times["optimised"]})
     if args.reference:
         ref = times["reference"]
         out["reference"] = ref
-        # the speed-up that fewer FLOPs alone would give, at equal GFLOP/s
-        out["flop_ratio"] = ref["gflop_per_iter"] / out["gflop_per_iter"]
+        if "gflop_per_iter" in ref and "gflop_per_iter" in out:
+            # the speed-up that fewer FLOPs alone would give, at equal GFLOP/s
+            out["flop_ratio"] = ref["gflop_per_iter"] / out["gflop_per_iter"]
         out["speedup"] = ref["ms_per_iter"] / out["ms_per_iter"]
         out["speedup_cpu_time"] = ref["cpu_ms_per_iter"] / out["cpu_ms_per_iter"]
         out["peak_mem_note"] = "one process ran both steps"
@@ -174,18 +175,23 @@ def bench_data(args) -> dict:
     return out
 
 
+def _flops(r: dict) -> str:
+    if "gflop_per_iter" not in r:
+        return ""
+    return f", {r['gflop_per_iter']:.1f} GFLOP/iter at {r['gflop_per_s']:.0f} GFLOP/s"
+
+
 def _print_summary(kind: str, r: dict) -> None:
     if kind == "step":
         print(f"{r['phase']} step on {r['device_name']} ({r['threads']} threads), "
               f"batch {r['batch']}, LR patch {r['lr_patch']}, x{r['scale']}: {r['ms_per_iter']:.1f} ms/iter "
               f"(fastest block {r['ms_per_iter_min']:.1f}), {r['images_per_s']:.2f} images/s, "
-              f"peak {r['peak_mem_kind']} {r['peak_mem_mb']:.0f} MiB; "
-              f"{r['gflop_per_iter']:.1f} GFLOP/iter at {r['gflop_per_s']:.0f} GFLOP/s")
+              f"peak {r['peak_mem_kind']} {r['peak_mem_mb']:.0f} MiB{_flops(r)}")
         if "reference" in r:
             ref = r["reference"]
-            print(f"reference-like step: {ref['ms_per_iter']:.1f} ms/iter, {ref['gflop_per_iter']:.1f} "
-                  f"GFLOP/iter at {ref['gflop_per_s']:.0f} GFLOP/s; speed-up {r['speedup']:.2f}x "
-                  f"(CPU time {r['speedup_cpu_time']:.2f}x; {r['flop_ratio']:.2f}x from fewer FLOPs alone)")
+            fewer = f"; {r['flop_ratio']:.2f}x from fewer FLOPs alone" if "flop_ratio" in r else ""
+            print(f"reference-like step: {ref['ms_per_iter']:.1f} ms/iter{_flops(ref)}; speed-up "
+                  f"{r['speedup']:.2f}x (CPU time {r['speedup_cpu_time']:.2f}x{fewer})")
     elif kind == "data":
         line = (f"loader: {r['patches_per_s']:.1f} patches/s ({r['workers']} workers, batch "
                 f"{r['batch']}, LR patch {r['lr_patch']}, x{r['scale']})")

@@ -145,15 +145,20 @@ def measure(runners: dict[str, Callable[[], None]], device: torch.device, batch:
     return {name: clock.summary(batch) for name, clock in clocks.items()}
 
 
-def count_gflop(run: Callable[[], None]) -> float:
+def count_gflop(run: Callable[[], None]) -> Optional[float]:
     """Convolution and matrix-multiply work of one call of ``run``, in GFLOP (forward and
     backward, as ``torch.utils.flop_counter`` counts them; elementwise ops are not counted).
-    Runs one extra iteration, so call it after the timing."""
+    Runs one extra iteration, so call it after the timing. None where the counter cannot see
+    the work (e.g. inside ``torch.compile``d networks)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
-        run()
-    return counter.get_total_flops() / 1e9
+    try:
+        with FlopCounterMode(display=False) as counter:
+            run()
+    except Exception:  # counting is an extra; never let it fail a benchmark
+        return None
+    total = counter.get_total_flops()
+    return total / 1e9 if total > 0 else None
 
 
 def time_step(cfg: Config, phase: str = "joint", iters: int = 10, warmup: int = 2,
