@@ -28,7 +28,7 @@ import torch
 from cyclesr.bench.quality import _metrics, curve_images, joint_checkpoints
 from cyclesr.config import load_config
 from cyclesr.data.io import list_images, load_rgb
-from cyclesr.data.resize import bicubic_downscale
+from cyclesr.data.resize import bicubic_downscale, crop_to_multiple
 from cyclesr.metrics import psnr
 from cyclesr.model import build_model
 from cyclesr.noref import PatchFeatures, generate_fake_lr, noise_sigma, noref_scores, spearman
@@ -57,14 +57,14 @@ def main(folder: str) -> None:
         for name, net in nets.items():
             score = noref_scores(fake, real, patch=32, seed=0, net=net)
             row["kid_" + name] = score["kid"]
-        src, ref = real[:12], real[12:]
-        cyc = generate_fake_lr(model.G, [bicubic_downscale(upscale_tensor(model.SR, y, 4), 4) for y in src], seed=0)
+        # SR(y) downscaled back to LR size, for the first 16 real LR images: the first 12 feed
+        # the cycle variant (scored against the other real images), all 16 the residual noise
+        sr_down = [bicubic_downscale(upscale_tensor(model.SR, y, 4), 4) for y in real[:16]]
+        cyc = generate_fake_lr(model.G, sr_down[:12], seed=0)
         for name, net in nets.items():
-            row["cyc_" + name] = noref_scores(cyc, ref, patch=32, seed=0, net=net)["kid"]
+            row["cyc_" + name] = noref_scores(cyc, real[12:], patch=32, seed=0, net=net)["kid"]
         row.update({GAP_KEYS[k]: abs(v) for k, v in score["stat_gap"].items()})
-        model.SR.eval()
-        row["sr_noise"] = sum(noise_sigma(bicubic_downscale(upscale_tensor(model.SR, y, 4), 4))
-                              for y in real[:16]) / len(real[:16])
+        row["sr_noise"] = sum(noise_sigma(x) for x in sr_down) / len(sr_down)
         print(row, flush=True)
         rows.append(row)
     pseudo_psnr(model, states, rows, dirs)
@@ -79,14 +79,10 @@ def pseudo_psnr(model, states, rows, dirs, n: int = 12) -> None:
     """Adds ``pseudo_psnr`` to each row (see the module docstring)."""
     best = min(range(len(rows)), key=lambda i: rows[i]["kid_trained"])
     model.G.load_state_dict(states[best]["G"])
-    hrs = []
-    for path in list_images(dirs["hr"])[:n]:
-        image = load_rgb(path)
-        hrs.append(image[..., : image.shape[-2] // 4 * 4, : image.shape[-1] // 4 * 4])
+    hrs = [crop_to_multiple(load_rgb(path), 4) for path in list_images(dirs["hr"])[:n]]
     fake = generate_fake_lr(model.G, [bicubic_downscale(h, 4) for h in hrs], seed=0)
     for row, state in zip(rows, states):
         model.SR.load_state_dict(state["SR"])
-        model.SR.eval()
         row["pseudo_psnr"] = sum(psnr(upscale_tensor(model.SR, x, 4), h, crop_border=4, y_channel=True)
                                  for x, h in zip(fake, hrs)) / len(hrs)
         print(f"epoch {row['epoch']}: pseudo_psnr {row['pseudo_psnr']:.3f} (G of epoch {rows[best]['epoch']})")

@@ -16,7 +16,7 @@ import torch
 
 from cyclesr.config import load_config
 from cyclesr.data.io import list_images, load_rgb
-from cyclesr.data.resize import bicubic_downscale
+from cyclesr.data.resize import bicubic_downscale, crop_to_multiple
 from cyclesr.engine.checkpoint import load_checkpoint
 from cyclesr.model import build_model
 from cyclesr.noref import noise_sigma
@@ -24,8 +24,7 @@ from cyclesr.tiling import upscale_tensor
 
 
 def _level(images) -> float:
-    return sum(noise_sigma(bicubic_downscale(im[..., : im.shape[-2] // 4 * 4, : im.shape[-1] // 4 * 4], 4))
-               for im in images) / len(images)
+    return sum(noise_sigma(bicubic_downscale(crop_to_multiple(im, 4), 4)) for im in images) / len(images)
 
 
 def main(folders: list[str]) -> None:
@@ -37,7 +36,6 @@ def main(folders: list[str]) -> None:
         model = build_model(load_config(run / "config.yml"))
         last = sorted((run / "checkpoints").glob("epoch_*.pt"))[-1]
         model.SR.load_state_dict(load_checkpoint(last)["nets"]["SR"])
-        model.SR.eval()
         test = [load_rgb(p) for p in list_images(Path(folder) / "data" / "test_lr")][:10]
         print(f"{folder}: {_level([upscale_tensor(model.SR, x, 4) for x in test]):.2f} ({last.name})")
 

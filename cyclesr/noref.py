@@ -216,16 +216,12 @@ def generate_fake_lr(G: nn.Module, clean_lr: Sequence[Tensor], seed: int = 0) ->
 def sample_images(folder, n: int, seed: int = 0, multiple: int = 1) -> list[Tensor]:
     """Up to ``n`` images of a folder (a seeded random choice), cropped to a multiple of ``multiple``."""
     from cyclesr.data.io import list_images, load_rgb  # local: data sits below this module's users
+    from cyclesr.data.resize import crop_to_multiple
 
     paths = list_images(folder)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(paths), min(n, len(paths)), replace=False)) if paths else []
-    out = []
-    for i in chosen:
-        img = load_rgb(paths[i])
-        h, w = img.shape[-2:]
-        out.append(img[..., : h - h % multiple, : w - w % multiple])
-    return out
+    return [crop_to_multiple(load_rgb(paths[i]), multiple) for i in chosen]
 
 
 def noref_from_folders(G: nn.Module, hr_dir, real_lr_dir, scale: int, n_images: int = 25,

@@ -37,6 +37,7 @@ from cyclesr.bench.quality_presets import DESIGNS, PRESETS, cyclesr_layout, sr_u
 from cyclesr.config import config_from_dict
 from cyclesr.data.degrade import bicubic_downscale, synthesize_folder
 from cyclesr.data.io import list_images, load_rgb, to_uint8
+from cyclesr.data.resize import crop_to_multiple
 from cyclesr.engine.checkpoint import load_checkpoint
 from cyclesr.engine.schedule import learning_rates, phase_at
 from cyclesr.evaluate import evaluate_sr
@@ -216,10 +217,7 @@ def curve_images(dirs: dict, n: int) -> tuple[list, list]:
     def pick(paths):
         return [paths[i] for i in sorted(rng.choice(len(paths), min(n, len(paths)), replace=False))]
 
-    clean = []
-    for path in pick(list_images(dirs["hr"])):
-        image = load_rgb(path)
-        clean.append(bicubic_downscale(image[..., : image.shape[-2] // 4 * 4, : image.shape[-1] // 4 * 4], 4))
+    clean = [bicubic_downscale(crop_to_multiple(load_rgb(path), 4), 4) for path in pick(list_images(dirs["hr"]))]
     return clean, [load_rgb(path) for path in pick(list_images(dirs["real_lr"]))]
 
 

@@ -18,7 +18,7 @@ import torch
 
 from cyclesr.data.io import ImageReadError, list_images, read_image, write_image
 from cyclesr.data.recipe import parse_steps
-from cyclesr.data.resize import RESIZE_MODES, bicubic_downscale, resize
+from cyclesr.data.resize import RESIZE_MODES, bicubic_downscale, crop_to_multiple, resize
 from cyclesr.data.steps import STEPS, Down, Inject, Resize, Step, make_step
 
 __all__ = ["RESIZE_MODES", "RECIPES", "STEPS", "Recipe", "bicubic_downscale", "resize", "synthesize_folder"]
@@ -108,8 +108,7 @@ class Recipe:
 
     def crop_to_scale(self, image: torch.Tensor) -> torch.Tensor:
         """Crop the bottom/right so height and width are multiples of the scale."""
-        height, width = image.shape[-2:]
-        return image[..., : height - height % self.scale, : width - width % self.scale]
+        return crop_to_multiple(image, self.scale)
 
     def apply(self, hr: torch.Tensor, rng: np.random.Generator | int | None = None
               ) -> tuple[torch.Tensor, list[dict[str, Any]]]:

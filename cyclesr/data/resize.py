@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["RESIZE_MODES", "resize", "bicubic_downscale"]
+__all__ = ["RESIZE_MODES", "resize", "bicubic_downscale", "crop_to_multiple"]
 
 RESIZE_MODES = ("bicubic", "bilinear", "area", "nearest")
 
@@ -46,6 +46,12 @@ def resize(
         out = F.interpolate(batch, size=size, mode=mode, align_corners=False, antialias=True)
         out = out.clamp(0, 1) if mode == "bicubic" else out
     return out if image.dim() == 4 else out.squeeze(0)
+
+
+def crop_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Crop the bottom/right so height and width are multiples of ``multiple``."""
+    height, width = image.shape[-2:]
+    return image[..., : height - height % multiple, : width - width % multiple]
 
 
 def bicubic_downscale(image: torch.Tensor, scale: float) -> torch.Tensor:
