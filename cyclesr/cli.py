@@ -256,9 +256,9 @@ def cmd_degrade(args) -> int:
 
 def cmd_synth(args) -> int:
     from cyclesr.data.degrade import synthesize_folder
+    from cyclesr.fit import fit_recipe_from_folders, is_fit
     recipe = args.recipe
-    if recipe.strip().lower() == "fit":
-        from cyclesr.fit import fit_recipe_from_folders
+    if is_fit(recipe):
         if not args.real_lr:
             raise SystemExit("error: --recipe fit needs --real-lr DIR (the real LR images to fit it to)")
         fitted = fit_recipe_from_folders(args.hr, args.real_lr, args.scale or 4, seed=args.seed, log=print)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cyclesr.config import PIXEL_SHUFFLE_NETS, Config, ConfigError
+from cyclesr.fit import is_fit
 
 __all__ = ["validate_config", "validate_paths"]
 
@@ -78,7 +79,7 @@ def validate_config(cfg: Config) -> None:
         _fail(cfg, "model.synth_mix", "in [0, 1]", m.synth_mix)
     if m.synth_mix_end is not None and not 0 <= m.synth_mix_end <= 1:
         _fail(cfg, "model.synth_mix_end", "in [0, 1] or null (constant synth_mix)", m.synth_mix_end)
-    if m.synth_mix > 0 and str(m.synth_recipe).strip().lower() != "fit":  # fit: see cyclesr.fit
+    if m.synth_mix > 0 and not is_fit(m.synth_recipe):  # fitted when training starts: cyclesr.fit
         from cyclesr.data.degrade import Recipe
         try:
             Recipe.parse(m.synth_recipe).with_scale(ds.upscale)

@@ -25,7 +25,7 @@ from cyclesr.engine.setup import (apply_memory_formats, make_optimizers, make_se
                                   memory_formats)
 from cyclesr.engine.schedule import JOINT, MixRamp, learning_rates, phase_at
 from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
-from cyclesr.fit import FIT_NAME, fit_recipe_from_folders
+from cyclesr.fit import fit_recipe_from_folders, is_fit
 from cyclesr.evaluate import evaluate_sr
 from cyclesr.model import build_model
 from cyclesr.validate import validate_paths
@@ -116,7 +116,7 @@ class Trainer:
     def _data(self):
         m = self.cfg.model  # synth_mix > 0: the dataset also degrades each HR crop synthetically
         recipe = m.synth_recipe if m.synth_mix > 0 else None
-        if recipe is not None and str(recipe).strip().lower() == FIT_NAME:
+        if is_fit(recipe):
             # fitted to the real LR images once per run by the main process, which keeps it in
             # the run folder (a resumed run reads it back) and sends it to the others
             fitted = None
