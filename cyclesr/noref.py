@@ -172,12 +172,44 @@ def sharpness(img: Tensor) -> float:
     return float(nnf.conv2d(y, lap).var())
 
 
+def noise_color(img: Tensor) -> float:
+    """How the noise of the colour channels goes together: the mean correlation between the
+    channels' Immerkaer high-pass responses over the flatter half of the image (by the local
+    luminance variation of a 3x3 box blur, so that edges, which all channels share, weigh
+    little). About 0 for independent channel noise, near 1 for gray (luminance) noise or
+    strong edges, negative for chroma noise whose channels move against each other, which is
+    what a generator may make instead of real noise while matching its level."""
+    x = (img.unsqueeze(0) if img.dim() == 3 else img).double()
+    n, c, h, w = x.shape
+    if c != 3 or min(h, w) < 5:
+        return 0.0
+    mask = torch.tensor([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=x.dtype).view(1, 1, 3, 3)
+    resp = nnf.conv2d(x.reshape(n * c, 1, h, w), mask).view(n, c, -1)
+    low = nnf.avg_pool2d(_y255(x), 3, 1)  # (n, 1, h - 2, w - 2), aligned with resp
+    activity = (low[..., 1:, :-1] - low[..., :-1, :-1]).abs() + (low[..., :-1, 1:] - low[..., :-1, :-1]).abs()
+    activity = nnf.pad(activity, (0, 1, 0, 1), mode="replicate").view(n, -1)
+    flat = activity <= activity.median(dim=1, keepdim=True).values
+    values = []
+    for i in range(n):
+        r = resp[i][:, flat[i]]
+        r = r - r.mean(dim=1, keepdim=True)
+        std = r.std(dim=1).clamp_min(1e-12)
+        cov = (r @ r.T) / max(1, r.shape[1] - 1)
+        corr = cov / (std[:, None] * std[None, :])
+        values.append(float(corr[~torch.eye(c, dtype=torch.bool)].mean()))
+    return float(np.mean(values))
+
+
+# statistics compared by difference (fake - real), not relative difference: they sit around 0
+_ABSOLUTE_GAP = ("noise_color",)
+
+
 def image_stats(images: Iterable[Tensor]) -> dict[str, float]:
-    """Mean noise sigma, blockiness and sharpness over whole images."""
-    rows = [(noise_sigma(im), blockiness(im), sharpness(im)) for im in images]
+    """Mean noise sigma, noise colour correlation, blockiness and sharpness over whole images."""
+    rows = [(noise_sigma(im), noise_color(im), blockiness(im), sharpness(im)) for im in images]
     arr = np.array(rows, dtype=np.float64)
-    return {"noise": float(arr[:, 0].mean()), "blockiness": float(arr[:, 1].mean()),
-            "sharpness": float(arr[:, 2].mean())}
+    return {"noise": float(arr[:, 0].mean()), "noise_color": float(arr[:, 1].mean()),
+            "blockiness": float(arr[:, 2].mean()), "sharpness": float(arr[:, 3].mean())}
 
 
 def noref_scores(fake_lr: Sequence[Tensor], real_lr: Sequence[Tensor], *, patch: int = 32,
@@ -187,13 +219,15 @@ def noref_scores(fake_lr: Sequence[Tensor], real_lr: Sequence[Tensor], *, patch:
     ``fake_lr`` and ``real_lr``: lists of (3, H, W) tensors in [0, 1] (whole images, so that
     blockiness sees the JPEG grid). Returns ``{"kid", "kid_std", "fake": stats, "real": stats,
     "stat_gap"}`` where stats are ``image_stats`` and ``stat_gap`` the relative differences
-    (fake - real) / real of each statistic. Lower ``kid`` = closer to the real domain."""
+    (fake - real) / real of each statistic (the plain difference for ``noise_color``, a
+    correlation around 0). Lower ``kid`` = closer to the real domain."""
     net = net or _trained_features()
     f_fake = _features(fake_lr, net, patch, per_image, seed)
     f_real = _features(real_lr, net, patch, per_image, seed + 1)
     mean, std = kid(f_fake, f_real, seed=seed)
     fake_stats, real_stats = image_stats(fake_lr), image_stats(real_lr)
-    gap = {k: (fake_stats[k] - real_stats[k]) / max(abs(real_stats[k]), 1e-6) for k in fake_stats}
+    gap = {k: (fake_stats[k] - real_stats[k]) / (1.0 if k in _ABSOLUTE_GAP else max(abs(real_stats[k]), 1e-6))
+           for k in fake_stats}
     return {"kid": mean, "kid_std": std, "fake": fake_stats, "real": real_stats, "stat_gap": gap}
 
 

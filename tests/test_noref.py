@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from cyclesr.nets.degrader import DegradationGenerator
-from cyclesr.noref import (PatchFeatures, blockiness, generate_fake_lr, kid, noise_sigma, noref_scores,
+from cyclesr.noref import (PatchFeatures, blockiness, generate_fake_lr, kid, noise_color, noise_sigma, noref_scores,
                            sharpness, spearman)
 
 
@@ -158,3 +158,58 @@ def test_pixel_noise_generator_starts_as_identity_and_adds_white_noise():
     assert abs(float(noise.std()) * 255 - 10) < 1
     lag1 = float((noise[:, :, 1:] * noise[:, :, :-1]).mean() / noise.var())
     assert abs(lag1) < 0.05  # white: neighbouring pixels uncorrelated
+
+
+def test_white_noise_generator_is_deterministic_apart_from_its_white_noise():
+    from cyclesr.nets.degrader import WhiteNoiseDegradationGenerator
+
+    torch.manual_seed(0)
+    G = WhiteNoiseDegradationGenerator(ngf=8, n_blocks=1)
+    assert G.head[0].in_channels == 3  # no noise input
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.nn.init.normal_(G.tail.weight, std=0.05)  # a non-trivial residual r(x)
+        first, second = G(x), G(x)
+        assert not torch.allclose(first, x, atol=1e-3)
+        assert torch.equal(first, second)  # zero amplitude: nothing random left
+        G.amplitude.bias.fill_(8 / 255)
+        a, b = G(x), G(x)
+    diff = (a - b)[0].flatten(1)  # two draws of the white noise: sqrt(2) * 8/255 apart
+    assert abs(float(diff.std()) * 255 / 2 ** 0.5 - 8) < 1
+    assert abs(float(torch.corrcoef(diff)[0, 1])) < 0.1  # channels independent
+
+
+def test_kernel_noise_generator_blurs_with_a_normalised_kernel_and_adds_white_noise():
+    from cyclesr.nets.degrader import KernelNoiseGenerator
+
+    torch.manual_seed(0)
+    G = KernelNoiseGenerator(ngf=8, n_blocks=2, kernel_size=5, start_amplitude=0)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert float(G.kernel()[2, 2]) > 0.9  # starts close to a delta, without noise
+        assert torch.equal(G(x), G(x))
+        G.kernel_param.normal_()
+        assert float(G.kernel().sum()) == pytest.approx(1.0) and bool((G.kernel() >= 0).all())
+        flat = torch.full((1, 3, 64, 64), 0.5)
+        assert torch.allclose(G(flat), flat, atol=1e-4)  # a normalised blur keeps flat colour
+        G.amplitude[-1].bias.fill_(8 / 255)
+        noise = (G(flat) - flat)[0]
+    assert abs(float(noise.std()) * 255 - 8) < 1
+    lag1 = float((noise[:, :, 1:] * noise[:, :, :-1]).mean() / noise.var())
+    assert abs(lag1) < 0.05 and abs(float(torch.corrcoef(noise.flatten(1))[0, 1])) < 0.1
+    with pytest.raises(ValueError, match="odd"):
+        KernelNoiseGenerator(kernel_size=4)
+
+
+def test_noise_color_tells_independent_gray_and_chroma_noise_apart():
+    base = _smooth(3)
+    g = torch.Generator().manual_seed(0)
+    n = torch.randn(3, 64, 64, generator=g) * 10 / 255
+    independent = (base + n).clamp(0, 1)
+    gray = (base + n[:1].expand(3, -1, -1)).clamp(0, 1)
+    chroma = (base + torch.stack([n[0], -n[0], n[1]])).clamp(0, 1)  # R and G move against each other
+    assert abs(noise_color(independent)) < 0.15
+    assert noise_color(gray) > 0.8
+    assert noise_color(chroma) < noise_color(independent) - 0.2
+    stats = noref_scores([chroma] * 2, [independent] * 2, patch=16, per_image=2)
+    assert stats["stat_gap"]["noise_color"] == pytest.approx(stats["fake"]["noise_color"] - stats["real"]["noise_color"])

@@ -16,6 +16,8 @@ TINY = {
     "RRDBNet": dict(num_feat=8, num_block=1, num_grow_ch=4, upscale=2),
     "DegradationGenerator": dict(ngf=4, n_blocks=1),
     "PixelNoiseDegradationGenerator": dict(ngf=4, n_blocks=1),
+    "WhiteNoiseDegradationGenerator": dict(ngf=4, n_blocks=1),
+    "KernelNoiseGenerator": dict(ngf=4, n_blocks=1, kernel_size=3),
     "HighPassDiscriminator": dict(ndf=4, n_layers=2, out_channels=1),
     "BicubicResidualSR": dict(num_feat=8, num_block=1, upscale=2),
 }
