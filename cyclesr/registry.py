@@ -20,7 +20,7 @@ from typing import Callable
 from torch import nn
 
 from .nets import EDSR, VDSR, NLayerDiscriminator, ResnetGenerator, RRDBNet, SRResNet
-from .nets.degrader import (DegradationGenerator, HighPassDiscriminator, KernelNoiseGenerator,
+from .nets.degrader import (CameraNoiseGenerator, DegradationGenerator, HighPassDiscriminator, KernelNoiseGenerator,
                             PixelNoiseDegradationGenerator, WhiteNoiseDegradationGenerator)
 from .nets.fastsr import BicubicResidualSR
 
@@ -44,7 +44,7 @@ def register_net(name: str) -> Callable[[type], type]:
 
 for _cls in (ResnetGenerator, NLayerDiscriminator, VDSR, SRResNet, EDSR, RRDBNet,
              DegradationGenerator, PixelNoiseDegradationGenerator, WhiteNoiseDegradationGenerator,
-             KernelNoiseGenerator, HighPassDiscriminator, BicubicResidualSR):
+             KernelNoiseGenerator, CameraNoiseGenerator, HighPassDiscriminator, BicubicResidualSR):
     register_net(_cls.__name__)(_cls)
 
 

@@ -213,3 +213,17 @@ def test_noise_color_tells_independent_gray_and_chroma_noise_apart():
     assert noise_color(chroma) < noise_color(independent) - 0.2
     stats = noref_scores([chroma] * 2, [independent] * 2, patch=16, per_image=2)
     assert stats["stat_gap"]["noise_color"] == pytest.approx(stats["fake"]["noise_color"] - stats["real"]["noise_color"])
+
+
+def test_camera_noise_generator_follows_brightness_and_nothing_else():
+    from cyclesr.nets.degrader import CameraNoiseGenerator
+
+    torch.manual_seed(0)
+    G = CameraNoiseGenerator(kernel_size=3, start_amplitude=2 / 255)
+    with torch.no_grad():
+        G.alpha.fill_(1e-3)  # variance grows with the signal (shot noise)
+        dark, bright = torch.full((8, 3, 32, 32), 0.1), torch.full((8, 3, 32, 32), 0.8)
+        std_dark, std_bright = float((G(dark) - dark).std()), float((G(bright) - bright).std())
+    assert std_dark == pytest.approx(((2 / 255) ** 2 + 1e-4) ** 0.5, rel=0.1)
+    assert std_bright == pytest.approx(((2 / 255) ** 2 + 8e-4) ** 0.5, rel=0.1)
+    assert sum(p.numel() for p in G.parameters()) == 9 + 3 + 3 + 1 + 9  # kernel, beta, alpha, spread, mix

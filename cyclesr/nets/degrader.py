@@ -16,7 +16,7 @@ from .blocks import ResidualBlock, check_norm, init_weights
 from .cyclegan import NLayerDiscriminator
 
 __all__ = ["DegradationGenerator", "PixelNoiseDegradationGenerator", "WhiteNoiseDegradationGenerator",
-           "KernelNoiseGenerator", "HighPassDiscriminator"]
+           "KernelNoiseGenerator", "CameraNoiseGenerator", "HighPassDiscriminator"]
 
 
 class DegradationGenerator(nn.Module):
@@ -150,9 +150,38 @@ class KernelNoiseGenerator(nn.Module):
         weight = self.kernel().to(x.dtype).expand(channels, 1, size, size)
         pad = size // 2
         blurred = nn.functional.conv2d(nn.functional.pad(x, (pad,) * 4, mode="replicate"), weight, groups=channels)
-        amplitude = self.amplitude(x * 2 - 1)
+        amplitude = self.noise_amplitude(x, blurred)
         noise = torch.einsum("ij,njhw->nihw", self.mix.to(x.dtype), amplitude * torch.randn_like(x))
         return (blurred + noise).clamp(0, 1)
+
+    def noise_amplitude(self, x: torch.Tensor, blurred: torch.Tensor) -> torch.Tensor:
+        """Per-pixel, per-channel noise standard deviation (before the colour mixing)."""
+        return self.amplitude(x * 2 - 1)
+
+
+class CameraNoiseGenerator(KernelNoiseGenerator):
+    """``KernelNoiseGenerator`` with the camera's noise model instead of an amplitude net:
+    std_c = sqrt(beta_c^2 + alpha_c * (k * x)_c) * exp(spread * z), a signal-dependent
+    Poisson-Gaussian noise per channel (Foi et al., "Practical Poissonian-Gaussian noise
+    modeling and fitting for single-image raw-data", IEEE TIP 2008) whose level varies from
+    image to image by a learned log-normal factor (z ~ N(0, 1) per image). Seven numbers and
+    the kernel and colour mixing: the noise cannot follow image content at all."""
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_blocks: int = 2,
+                 norm: str = "none", up_mode: str = "transpose", n_downsampling: int = 0,
+                 kernel_size: int = 5, start_amplitude: float = 2 / 255):
+        super().__init__(input_nc, output_nc, ngf, n_blocks, norm, up_mode, n_downsampling, kernel_size,
+                         start_amplitude)
+        del self.amplitude
+        self.beta = nn.Parameter(torch.full((output_nc,), float(start_amplitude)))
+        self.alpha = nn.Parameter(torch.zeros(output_nc))
+        self.spread = nn.Parameter(torch.zeros(()))
+
+    def noise_amplitude(self, x: torch.Tensor, blurred: torch.Tensor) -> torch.Tensor:
+        view = (1, -1, 1, 1)
+        variance = self.beta.square().view(view) + self.alpha.abs().view(view) * blurred.clamp_min(0)
+        scale = torch.exp(self.spread * torch.randn(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device))
+        return variance.sqrt() * scale
 
 
 class HighPassDiscriminator(NLayerDiscriminator):
