@@ -55,13 +55,15 @@ def test_shipped_reference_config_equals_seed():
 
 
 @pytest.mark.parametrize("name", ["cyclesr_x4.yml", "cpu_small.yml", "demo.yml", "improved_cpu.yml",
-                                  "improved_x4.yml"])
+                                  "improved_x4.yml", "camera_cpu.yml"])
 def test_shipped_configs_load(name):
     load_config(REPO / "configs" / name)
 
 
-@pytest.mark.parametrize("name, preset", [("improved_cpu.yml", "cpu-small"), ("improved_x4.yml", "gpu")])
-def test_improved_configs_match_the_benchmarked_design(name, preset):
+@pytest.mark.parametrize("name, preset, design", [("improved_cpu.yml", "cpu-small", "improved-mix"),
+                                                  ("improved_x4.yml", "gpu", "improved-mix"),
+                                                  ("camera_cpu.yml", "cpu-small", "camera")])
+def test_improved_configs_match_the_benchmarked_design(name, preset, design):
     """The shipped improved configs train what `cyclesr bench quality --preset P` measures."""
     import dataclasses
 
@@ -71,7 +73,7 @@ def test_improved_configs_match_the_benchmarked_design(name, preset):
 
     dirs = ["dataset.train.HR_dir=hr", "dataset.train.LR_dir=lr"]
     ours = load_config(REPO / "configs" / name, dirs)
-    bench = config_from_dict(cyclesr_layout(PRESETS[preset], "improved-mix", "hr", "lr", 0))
+    bench = config_from_dict(cyclesr_layout(PRESETS[preset], design, "hr", "lr", 0))
 
     def nets_by_class(model):  # registry name or import path: the same class
         gan = dataclasses.replace(model.cyclegan, generator=resolve_net(model.cyclegan.generator),

@@ -379,8 +379,9 @@ def add_parsers(bench_sub) -> None:
     q.add_argument("--test-lr", help="test LR folder matched by name with --test-hr (instead of --recipe)")
     q.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS))
     q.add_argument("--design", default="improved-mix", choices=DESIGNS,
-                   help="CycleSR transfer design: the reference's, the improved one, or the improved one "
-                        "with synthetic degradations mixed into SR training (improved-mix)")
+                   help="CycleSR transfer design: the reference's, the improved one, the improved one "
+                        "with synthetic degradations mixed into SR training (improved-mix), or a "
+                        "blur-and-noise model as G (camera: for noise-dominated degradations)")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of the generated CycleSR config (also the baselines' "
                         "shared SR settings), e.g. model.cycleSR_lam=1000")

@@ -3,8 +3,9 @@
 A preset fixes what every trained method shares (SR network, LR patch, batch, SR learning
 rate and the number of SR updates) and the CycleSR transfer design. ``design`` picks the
 transfer design: ``reference`` (CycleGAN ResNet generator with 4x internal downsampling, SR
-loss into G, as Vega's CycleSR), ``improved`` (see ``IMPROVED``) or ``improved-mix``
-(``IMPROVED`` plus synthetic degradations mixed into the SR training, see ``IMPROVED_MIX``).
+loss into G, as Vega's CycleSR), ``improved`` (see ``IMPROVED``), ``improved-mix``
+(``IMPROVED`` plus synthetic degradations mixed into the SR training, see ``IMPROVED_MIX``) or
+``camera`` (a blur-and-noise model as G, see ``CAMERA``).
 """
 from __future__ import annotations
 
@@ -51,7 +52,20 @@ IMPROVED = {
 # any benchmark recipe; ``--set model.synth_mix=1`` gives the synthetic-only ablation. 0.75
 # beat 0.5 on both benchmark recipes at the earlier, smaller preset (README's ablation).
 IMPROVED_MIX = {**IMPROVED, "synth_mix": 0.75, "synth_recipe": "generic"}
-DESIGNS = ("reference", "improved", "improved-mix")
+# ``camera``: G is the classical degradation model and nothing else (a learned blur kernel, then
+# Poisson-Gaussian noise of learned per-channel level, cyclesr.nets.degrader:CameraNoiseGenerator),
+# so it cannot fool D with structured patterns; no cycle or colour loss (both push a noise-adding
+# G towards invertible, structured noise, and the kernel already keeps colours); the SR network
+# trains on G(X) only and skips the pretraining on bicubic pairs (all of its updates see the
+# learned degradation). It has no compression step: for noise-dominated degradations.
+CAMERA = {
+    "cyclegan": {**IMPROVED["cyclegan"], "generator": "cyclesr.nets.degrader:CameraNoiseGenerator",
+                 "lambda_cycle": 0.0, "lambda_lowfreq": 0.0},
+    "cycleSR_lam": 0.0,
+}
+DESIGNS = ("reference", "improved", "improved-mix", "camera")
+_DESIGN_MODEL = {"improved": IMPROVED, "improved-mix": IMPROVED_MIX, "camera": CAMERA}
+_NO_PRETRAIN = ("camera",)  # designs whose SR updates all happen in the joint phase
 
 
 def sr_updates(p: dict) -> int:
@@ -72,18 +86,20 @@ def cyclesr_layout(p: dict, design: str, hr_dir: str, lr_dir: str, seed: int) ->
     # is only a rescaled SR learning rate for the SR net's own Adam update (scale-invariant),
     # but it matters inside G's loss. Keep the reference's 1000 there.
     model["cycleSR_lam"] = 1000.0
-    if design in ("improved", "improved-mix"):
-        imp = copy.deepcopy(IMPROVED if design == "improved" else IMPROVED_MIX)
+    if design in _DESIGN_MODEL:
+        imp = copy.deepcopy(_DESIGN_MODEL[design])
         gan.update(imp.pop("cyclegan"))
         model.update(imp)
     total = p["warmup"] + p["pretrain"] + p["joint"]
+    # the same number of SR updates either way: without pretraining, the joint phase is longer
+    pretrain = 0 if design in _NO_PRETRAIN else p["pretrain"]
     return {
         "dataset": {"upscale": 4, "train": {
             "HR_dir": hr_dir, "LR_dir": lr_dir, "batch_size": p["batch"], "num_workers": 0,
             "crop_size": p["crop"], "cache": True, "iters_per_epoch": p["iters"]}},
         "model": model,
         "trainer": {"n_epoch": total - p["decay"], "n_epoch_decay": p["decay"],
-                    "warmup_epochs": p["warmup"], "pretrain_epochs": p["pretrain"],
+                    "warmup_epochs": p["warmup"], "pretrain_epochs": pretrain,
                     "eval_epoch": p["eval_every"], "print_freq": max(1, p["iters"]),
                     "keep_checkpoints": 10_000, "seed": seed, "device": "auto"},
     }
