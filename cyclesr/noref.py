@@ -139,12 +139,16 @@ def kid(fake: Tensor, real: Tensor, subsets: int = 20, subset_size: int = 200, s
     return float(np.mean(values)), float(np.std(values))
 
 
+# Immerkaer's noise operator: the difference of two Laplacians, blind to linear image structure
+_IMMERKAER_MASK = ((1, -2, 1), (-2, 4, -2), (1, -2, 1))
+
+
 def noise_sigma(img: Tensor) -> float:
     """Immerkaer (1996): sigma = sqrt(pi/2) / (6 (W-2)(H-2)) * sum |I * M|, per RGB channel in
     [0, 255], averaged over channels (the sigma of the noise added to each channel)."""
     x = (img.unsqueeze(0) if img.dim() == 3 else img).double() * 255.0
     n, c, h, w = x.shape
-    mask = torch.tensor([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=x.dtype).view(1, 1, 3, 3)
+    mask = torch.tensor(_IMMERKAER_MASK, dtype=x.dtype).view(1, 1, 3, 3)
     r = nnf.conv2d(x.reshape(n * c, 1, h, w), mask)
     return float(math.sqrt(math.pi / 2) * r.abs().sum() / (6.0 * (w - 2) * (h - 2) * n * c))
 
@@ -183,7 +187,7 @@ def noise_color(img: Tensor) -> float:
     n, c, h, w = x.shape
     if c != 3 or min(h, w) < 5:
         return 0.0
-    mask = torch.tensor([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=x.dtype).view(1, 1, 3, 3)
+    mask = torch.tensor(_IMMERKAER_MASK, dtype=x.dtype).view(1, 1, 3, 3)
     resp = nnf.conv2d(x.reshape(n * c, 1, h, w), mask).view(n, c, -1)
     low = nnf.avg_pool2d(_y255(x), 3, 1)  # (n, 1, h - 2, w - 2), aligned with resp
     activity = (low[..., 1:, :-1] - low[..., :-1, :-1]).abs() + (low[..., :-1, 1:] - low[..., :-1, :-1]).abs()
