@@ -20,8 +20,8 @@ from typing import Callable
 from torch import nn
 
 from .nets import EDSR, VDSR, NLayerDiscriminator, ResnetGenerator, RRDBNet, SRResNet
-from .nets.degrader import (CameraNoiseGenerator, DegradationGenerator, HighPassDiscriminator, KernelNoiseGenerator,
-                            PixelNoiseDegradationGenerator, WhiteNoiseDegradationGenerator)
+from .nets.degrader import (CameraJpegGenerator, CameraNoiseGenerator, DegradationGenerator, HighPassDiscriminator,
+                            KernelNoiseGenerator, PixelNoiseDegradationGenerator, WhiteNoiseDegradationGenerator)
 from .nets.fastsr import BicubicResidualSR
 
 __all__ = ["NETS", "register_net", "create_net", "resolve_net", "net_scale"]
@@ -44,7 +44,8 @@ def register_net(name: str) -> Callable[[type], type]:
 
 for _cls in (ResnetGenerator, NLayerDiscriminator, VDSR, SRResNet, EDSR, RRDBNet,
              DegradationGenerator, PixelNoiseDegradationGenerator, WhiteNoiseDegradationGenerator,
-             KernelNoiseGenerator, CameraNoiseGenerator, HighPassDiscriminator, BicubicResidualSR):
+             KernelNoiseGenerator, CameraNoiseGenerator, CameraJpegGenerator, HighPassDiscriminator,
+             BicubicResidualSR):
     register_net(_cls.__name__)(_cls)
 
 

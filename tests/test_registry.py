@@ -19,6 +19,7 @@ TINY = {
     "WhiteNoiseDegradationGenerator": dict(ngf=4, n_blocks=1),
     "KernelNoiseGenerator": dict(ngf=4, n_blocks=1, kernel_size=3),
     "CameraNoiseGenerator": dict(kernel_size=3),
+    "CameraJpegGenerator": dict(kernel_size=3),
     "HighPassDiscriminator": dict(ndf=4, n_layers=2, out_channels=1),
     "BicubicResidualSR": dict(num_feat=8, num_block=1, upscale=2),
 }

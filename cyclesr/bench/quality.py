@@ -381,7 +381,8 @@ def add_parsers(bench_sub) -> None:
     q.add_argument("--design", default="improved-mix", choices=DESIGNS,
                    help="CycleSR transfer design: the reference's, the improved one, the improved one "
                         "with synthetic degradations mixed into SR training (improved-mix), or a "
-                        "blur-and-noise model as G (camera: for noise-dominated degradations)")
+                        "blur-and-noise model as G (camera: for noise-dominated degradations), or that "
+                        "model followed by a JPEG step of learned quality (camera-jpeg)")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of the generated CycleSR config (also the baselines' "
                         "shared SR settings), e.g. model.cycleSR_lam=1000")

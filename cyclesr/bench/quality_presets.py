@@ -64,12 +64,16 @@ CAMERA = {
                  "lambda_cycle": 0.0, "lambda_lowfreq": 0.0},
     "cycleSR_lam": 0.0,
 }
-DESIGNS = ("reference", "improved", "improved-mix", "camera")
-_DESIGN_MODEL = {"improved": IMPROVED, "improved-mix": IMPROVED_MIX, "camera": CAMERA}
+# ``camera-jpeg``: ``camera`` with a JPEG round trip of learned quality after the noise
+# (cyclesr.nets.degrader:CameraJpegGenerator), the whole chain of a camera or web upload.
+CAMERA_JPEG = {**CAMERA, "cyclegan": {**CAMERA["cyclegan"],
+                                      "generator": "cyclesr.nets.degrader:CameraJpegGenerator"}}
+DESIGNS = ("reference", "improved", "improved-mix", "camera", "camera-jpeg")
+_DESIGN_MODEL = {"improved": IMPROVED, "improved-mix": IMPROVED_MIX, "camera": CAMERA, "camera-jpeg": CAMERA_JPEG}
 # designs whose SR updates all happen in the joint phase: at the cpu-small budget the SR
 # pretraining on bicubic pairs cost 0.7 dB even with the true degradation, and it put two of
 # five improved-mix seeds into a bad mode (README, Results)
-_NO_PRETRAIN = ("improved-mix", "camera")
+_NO_PRETRAIN = ("improved-mix", "camera", "camera-jpeg")
 
 
 def sr_updates(p: dict) -> int:

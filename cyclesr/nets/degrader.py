@@ -9,14 +9,17 @@ draw random noise instead of hashing image content into noise-like patterns) and
 """
 from __future__ import annotations
 
+import math
+
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .blocks import ResidualBlock, check_norm, init_weights
 from .cyclegan import NLayerDiscriminator
+from .jpeg import jpeg_round_trip
 
 __all__ = ["DegradationGenerator", "PixelNoiseDegradationGenerator", "WhiteNoiseDegradationGenerator",
-           "KernelNoiseGenerator", "CameraNoiseGenerator", "HighPassDiscriminator"]
+           "KernelNoiseGenerator", "CameraNoiseGenerator", "CameraJpegGenerator", "HighPassDiscriminator"]
 
 
 class DegradationGenerator(nn.Module):
@@ -182,6 +185,52 @@ class CameraNoiseGenerator(KernelNoiseGenerator):
         variance = self.beta.square().view(view) + self.alpha.abs().view(view) * blurred.clamp_min(0)
         scale = torch.exp(self.spread * torch.randn(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device))
         return variance.sqrt() * scale
+
+
+class CameraJpegGenerator(CameraNoiseGenerator):
+    """``CameraNoiseGenerator`` followed by a JPEG round trip whose quality it learns: the
+    chain blur > noise > JPEG of a camera or a web upload. Per image the quality is drawn
+    uniformly from ``centre +- half_width`` (both learned, within [5, 99]); chroma is blended
+    between full resolution and 4:2:0 by a learned weight; the 8x8 grid sits at a random
+    offset, as in a crop of a JPEG image. The compression is ``cyclesr.nets.jpeg``'s
+    differentiable round trip (exact quantization forward, straight-through backward). When
+    the real LR images have no JPEG, the quality can climb to 99, where the step changes
+    little. Three more numbers than ``CameraNoiseGenerator``; ``start_quality`` is where the
+    centre starts."""
+
+    _Q_LOW, _Q_HIGH, _MAX_HALF_WIDTH = 5.0, 99.0, 45.0
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_blocks: int = 2,
+                 norm: str = "none", up_mode: str = "transpose", n_downsampling: int = 0,
+                 kernel_size: int = 5, start_amplitude: float = 2 / 255, start_quality: float = 90.0):
+        if output_nc != 3:
+            raise ValueError("CameraJpegGenerator compresses RGB images: set output_nc: 3")
+        if not self._Q_LOW < start_quality < self._Q_HIGH:
+            raise ValueError(f"start_quality must be in ({self._Q_LOW:g}, {self._Q_HIGH:g}), got {start_quality}")
+        super().__init__(input_nc, output_nc, ngf, n_blocks, norm, up_mode, n_downsampling, kernel_size,
+                         start_amplitude)
+        # sigmoid(_LOGIT_SCALE * parameter), for the same reason as the kernel's logits
+        frac = (start_quality - self._Q_LOW) / (self._Q_HIGH - self._Q_LOW)
+        self.quality_param = nn.Parameter(torch.tensor(math.log(frac / (1 - frac)) / self._LOGIT_SCALE))
+        self.half_width_param = nn.Parameter(torch.tensor(-math.log(8.0) / self._LOGIT_SCALE))  # 5 at start
+        self.subsampling_param = nn.Parameter(torch.zeros(()))  # half-way between 4:4:4 and 4:2:0
+
+    def quality_range(self) -> tuple[Tensor, Tensor]:
+        """The learned quality centre and half-width (scalars)."""
+        centre = self._Q_LOW + (self._Q_HIGH - self._Q_LOW) * torch.sigmoid(self._LOGIT_SCALE * self.quality_param)
+        return centre, self._MAX_HALF_WIDTH * torch.sigmoid(self._LOGIT_SCALE * self.half_width_param)
+
+    def chroma_subsampling(self) -> Tensor:
+        """0: chroma kept at full resolution, 1: 4:2:0."""
+        return torch.sigmoid(self._LOGIT_SCALE * self.subsampling_param)
+
+    def forward(self, x: Tensor) -> Tensor:
+        noisy = super().forward(x)
+        centre, half = self.quality_range()
+        u = torch.rand(x.shape[0], dtype=x.dtype, device=x.device) * 2 - 1
+        quality = (centre + half * u).clamp(self._Q_LOW, self._Q_HIGH)
+        offset = tuple(int(v) for v in torch.randint(0, 16, (2,)))
+        return jpeg_round_trip(noisy, quality, self.chroma_subsampling(), offset).clamp(0, 1)
 
 
 class HighPassDiscriminator(NLayerDiscriminator):
