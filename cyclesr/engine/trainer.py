@@ -93,6 +93,8 @@ class Trainer:
         self.settings = make_settings(cfg, self.device)
         self.settings.agree = dist.agreement(self.ctx)  # ranks skip a non-finite update together
         self.dataset, self.sampler, self.loader = self._data()
+        if not resume:  # a resumed run has the measurements in its checkpoint
+            self._calibrate_G()
         self.epoch, self.iter_in_epoch, self.global_step = 1, 0, 0
         self.best = {"psnr_y": -math.inf, "epoch": 0}
         self.bad_steps = 0
@@ -130,6 +132,21 @@ class Trainer:
         return train_loader(self.cfg, self.ctx.rank, self.ctx.world,
                             pin_memory=self.device.type == "cuda",
                             synth_recipe=recipe, synth_mix=mix)
+
+    def _calibrate_G(self, n_images: int = 64) -> None:
+        """Let a generator that measures part of the degradation on the real LR images (such as
+        CameraJpegGenerator's JPEG quality) do so; every rank measures the same images."""
+        calibrate = getattr(self.model.G, "calibrate", None)
+        if not callable(calibrate):
+            return
+        from cyclesr.noref import sample_images
+
+        found = calibrate(sample_images(self.cfg.dataset.train.LR_dir, n_images, seed=0))
+        if self.ctx.is_main:
+            what = (f"JPEG quality {found['range'][0]}-{found['range'][1]}" if found["range"]
+                    else "no JPEG (G will not compress)")
+            print(f"G measured the real LR images: {found['compressed']} of {found['images']} were JPEG-"
+                  f"compressed last: {what}")
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> dict:

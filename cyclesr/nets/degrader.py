@@ -9,14 +9,14 @@ draw random noise instead of hashing image content into noise-like patterns) and
 """
 from __future__ import annotations
 
-import math
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from .blocks import ResidualBlock, check_norm, init_weights
 from .cyclegan import NLayerDiscriminator
-from .jpeg import jpeg_round_trip
+from .jpeg import estimate_quality, jpeg_round_trip
 
 __all__ = ["DegradationGenerator", "PixelNoiseDegradationGenerator", "WhiteNoiseDegradationGenerator",
            "KernelNoiseGenerator", "CameraNoiseGenerator", "CameraJpegGenerator", "HighPassDiscriminator"]
@@ -188,49 +188,48 @@ class CameraNoiseGenerator(KernelNoiseGenerator):
 
 
 class CameraJpegGenerator(CameraNoiseGenerator):
-    """``CameraNoiseGenerator`` followed by a JPEG round trip whose quality it learns: the
-    chain blur > noise > JPEG of a camera or a web upload. Per image the quality is drawn
-    uniformly from ``centre +- half_width`` (both learned, within [5, 99]); chroma is blended
-    between full resolution and 4:2:0 by a learned weight; the 8x8 grid sits at a random
-    offset, as in a crop of a JPEG image. The compression is ``cyclesr.nets.jpeg``'s
-    differentiable round trip (exact quantization forward, straight-through backward). When
-    the real LR images have no JPEG, the quality can climb to 99, where the step changes
-    little. Three more numbers than ``CameraNoiseGenerator``; ``start_quality`` is where the
-    centre starts."""
+    """``CameraNoiseGenerator`` followed by JPEG: the chain blur > noise > JPEG of a camera or
+    a web upload. The JPEG quality is not learned but measured: ``calibrate(real_lr)`` reads
+    the quality each real LR image was last compressed at from its pixels
+    (``cyclesr.nets.jpeg.estimate_quality``) and G then compresses each image at a quality
+    drawn uniformly from the measured range, 4:2:0 as libjpeg writes, with the 8x8 grid at a
+    random offset (as in a crop of a JPEG image). If fewer than half of the real images show
+    JPEG, G does not compress and is exactly ``CameraNoiseGenerator``. The compression is
+    ``cyclesr.nets.jpeg``'s differentiable round trip, so the kernel and noise learn through
+    it. The trainer calls ``calibrate`` at the start of a fresh run; the range is a buffer
+    (``jpeg_quality``: low, high; 0, 0 = no JPEG), saved in checkpoints.
 
-    _Q_LOW, _Q_HIGH, _MAX_HALF_WIDTH = 5.0, 99.0, 45.0
+    (A first version learned the quality adversarially, from 90: the discriminator never
+    pushed it below 90 when the real images had quality 40-70; README, Results.)"""
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_blocks: int = 2,
                  norm: str = "none", up_mode: str = "transpose", n_downsampling: int = 0,
-                 kernel_size: int = 5, start_amplitude: float = 2 / 255, start_quality: float = 90.0):
+                 kernel_size: int = 5, start_amplitude: float = 2 / 255):
         if output_nc != 3:
             raise ValueError("CameraJpegGenerator compresses RGB images: set output_nc: 3")
-        if not self._Q_LOW < start_quality < self._Q_HIGH:
-            raise ValueError(f"start_quality must be in ({self._Q_LOW:g}, {self._Q_HIGH:g}), got {start_quality}")
         super().__init__(input_nc, output_nc, ngf, n_blocks, norm, up_mode, n_downsampling, kernel_size,
                          start_amplitude)
-        # sigmoid(_LOGIT_SCALE * parameter), for the same reason as the kernel's logits
-        frac = (start_quality - self._Q_LOW) / (self._Q_HIGH - self._Q_LOW)
-        self.quality_param = nn.Parameter(torch.tensor(math.log(frac / (1 - frac)) / self._LOGIT_SCALE))
-        self.half_width_param = nn.Parameter(torch.tensor(-math.log(8.0) / self._LOGIT_SCALE))  # 5 at start
-        self.subsampling_param = nn.Parameter(torch.zeros(()))  # half-way between 4:4:4 and 4:2:0
+        self.register_buffer("jpeg_quality", torch.zeros(2))
 
-    def quality_range(self) -> tuple[Tensor, Tensor]:
-        """The learned quality centre and half-width (scalars)."""
-        centre = self._Q_LOW + (self._Q_HIGH - self._Q_LOW) * torch.sigmoid(self._LOGIT_SCALE * self.quality_param)
-        return centre, self._MAX_HALF_WIDTH * torch.sigmoid(self._LOGIT_SCALE * self.half_width_param)
-
-    def chroma_subsampling(self) -> Tensor:
-        """0: chroma kept at full resolution, 1: 4:2:0."""
-        return torch.sigmoid(self._LOGIT_SCALE * self.subsampling_param)
+    def calibrate(self, real_lr: Sequence[Tensor]) -> dict:
+        """Set the JPEG quality range from real LR images ((3, H, W) in [0, 1], whole images:
+        the grid is searched, but small crops carry little evidence). Returns what was
+        measured: ``{"images", "compressed", "qualities", "range"}`` (range None: no JPEG)."""
+        qualities = [q for q, _ in (estimate_quality(img) for img in real_lr) if q is not None]
+        found = bool(real_lr) and 2 * len(qualities) >= len(real_lr)
+        low, high = (min(qualities), max(qualities)) if found else (0, 0)
+        self.jpeg_quality.copy_(torch.tensor([low, high], dtype=self.jpeg_quality.dtype))
+        return {"images": len(real_lr), "compressed": len(qualities), "qualities": qualities,
+                "range": (low, high) if found else None}
 
     def forward(self, x: Tensor) -> Tensor:
         noisy = super().forward(x)
-        centre, half = self.quality_range()
-        u = torch.rand(x.shape[0], dtype=x.dtype, device=x.device) * 2 - 1
-        quality = (centre + half * u).clamp(self._Q_LOW, self._Q_HIGH)
+        low, high = (float(v) for v in self.jpeg_quality)
+        if high <= 0:
+            return noisy
+        quality = low + (high - low) * torch.rand(x.shape[0], dtype=x.dtype, device=x.device)
         offset = tuple(int(v) for v in torch.randint(0, 16, (2,)))
-        return jpeg_round_trip(noisy, quality, self.chroma_subsampling(), offset).clamp(0, 1)
+        return jpeg_round_trip(noisy, quality, offset=offset).clamp(0, 1)
 
 
 class HighPassDiscriminator(NLayerDiscriminator):
