@@ -7,7 +7,7 @@ the Spearman correlation of each with the test PSNR-Y:
 - ``kid_random`` / ``kid_trained``: KID of G(bicubic(HR)) against real LR on the seeded random
   patch features / the shipped trained features (``cyclesr.noref``);
 - ``cyc_random`` / ``cyc_trained``: KID of G(bicubic(SR(y))) against other real LR images;
-- ``noise_gap``, ``block_gap``, ``sharp_gap``: |relative gap| of the fake/real statistics;
+- ``noise_gap``, ``color_gap``, ``block_gap``, ``sharp_gap``: |gap| of the fake/real statistics;
 - ``sr_noise``: the noise left in SR(y) for 16 real LR images y (Immerkaer's sigma after a
   bicubic x4 downscale; lower is better);
 - ``pseudo_psnr``: PSNR-Y of each checkpoint's SR network on pseudo pairs (G*(bicubic(HR)), HR)
@@ -34,7 +34,7 @@ from cyclesr.model import build_model
 from cyclesr.noref import PatchFeatures, generate_fake_lr, noise_sigma, noref_scores, spearman
 from cyclesr.tiling import upscale_tensor
 
-GAP_KEYS = {"noise": "noise_gap", "blockiness": "block_gap", "sharpness": "sharp_gap"}
+GAP_KEYS = {"noise": "noise_gap", "noise_color": "color_gap", "blockiness": "block_gap", "sharpness": "sharp_gap"}
 
 
 def main(folder: str) -> None:

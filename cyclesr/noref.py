@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 __all__ = ["PatchFeatures", "kid", "noise_sigma", "blockiness", "sharpness", "image_stats",
            "noref_scores", "spearman", "generate_fake_lr", "sample_images", "noref_from_folders",
-           "evaluate_noref"]
+           "evaluate_noref", "pseudo_psnr"]
 
 _Y = (65.481 / 255, 128.553 / 255, 24.966 / 255)
 
@@ -290,6 +290,31 @@ def evaluate_noref(sr: nn.Module, G: nn.Module, lr_dir, scale: int, clean_hr_dir
         clean = [bicubic_downscale(upscale_tensor(sr, y, scale, device=device), scale) for y in real]
     G = G.to(device) if device is not None else G
     return noref_scores(generate_fake_lr(G, clean, seed), real, seed=seed, **kwargs)
+
+
+@torch.no_grad()
+def pseudo_psnr(sr: nn.Module, G: nn.Module, hr_images: Sequence[Tensor], scale: int, seed: int = 0,
+                device=None, max_side: int = 256) -> float:
+    """PSNR-Y (crop border = ``scale``) of the SR network on pairs that G makes from sharp
+    images: SR(G(bicubic(HR))) against HR, over the centre crops (at most ``max_side`` pixels
+    a side) of ``hr_images``. Once G's degradation is close to the real one (low KID), this
+    ranks SR checkpoints as the PSNR on real pairs would, without ground truth for the real
+    images (README, "Knowing without ground truth"). G runs seeded, as in ``generate_fake_lr``."""
+    from cyclesr.data.resize import bicubic_downscale, crop_to_multiple
+    from cyclesr.metrics import psnr
+    from cyclesr.tiling import upscale_tensor
+
+    if not hr_images:
+        raise ValueError("pseudo_psnr needs at least one sharp (HR) image")
+    crops = []
+    for im in hr_images:
+        h, w = (min(side, max_side) for side in im.shape[-2:])
+        top, left = (im.shape[-2] - h) // 2, (im.shape[-1] - w) // 2
+        crops.append(crop_to_multiple(im[:, top:top + h, left:left + w], scale))
+    fake = generate_fake_lr(G, [bicubic_downscale(hr, scale) for hr in crops], seed)
+    values = [psnr(upscale_tensor(sr, x, scale, device=device).cpu(), hr, crop_border=scale, y_channel=True)
+              for x, hr in zip(fake, crops)]
+    return float(sum(values) / len(values))
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:

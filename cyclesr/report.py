@@ -315,6 +315,10 @@ def _summary(run_dir: Path, cfg: dict, metrics: dict) -> str:
         best = max(val, key=lambda r: r.get("cyclesr_psnr_y", float("-inf")))
         rows["best validation"] = (f"{best['cyclesr_psnr_y']:.2f} dB PSNR-Y at epoch {best['epoch']} "
                                    f"(bicubic {best.get('bicubic_psnr_y', float('nan')):.2f} dB)")
+    pseudo = [r for r in metrics.get("noref", []) if "pseudo_psnr" in r]
+    if pseudo:  # no ground truth: SR on pairs G made from the HR images
+        best = max(pseudo, key=lambda r: r["pseudo_psnr"])
+        rows["best pseudo-PSNR (no ground truth)"] = f"{best['pseudo_psnr']:.2f} dB PSNR-Y at epoch {best['epoch']}"
     for label, rel in (("published model", "model"), ("checkpoints", "checkpoints")):
         if (run_dir / rel).is_dir():
             rows[label] = str((run_dir / rel).resolve())

@@ -35,7 +35,8 @@ def test_quality_bench_tiny(tmp_path):
         assert np.isfinite(saved[key]["psnr_y"])
     b, c, d = (saved[k]["psnr_y"] for k in ("bicubic_pairs", "cyclesr", "oracle"))
     assert saved["gap_closure"] == pytest.approx((c - b) / (d - b))
-    assert "spearman_neg_kid_vs_psnr_y" in saved["noref"]
+    assert "spearman_neg_kid_vs_psnr_y" in saved["noref"] and "spearman_pseudo_psnr_vs_psnr_y" in saved["noref"]
+    assert all(np.isfinite(row["pseudo_psnr"]) for row in saved["noref"]["checkpoints"])
     assert (tmp_path / "out" / "results.md").read_text().startswith("| method")
     # the training folders hold only training images: no test image, by pixels or name
     data = tmp_path / "out" / "data"
@@ -81,9 +82,12 @@ def test_camera_design_gives_the_sr_network_the_same_budget(tmp_path):
     from cyclesr.engine.schedule import phase_at
 
     p = PRESETS["cpu-small"]
-    mix, camera = (config_from_dict(cyclesr_layout(p, d, "hr", "lr", 0)) for d in ("improved-mix", "camera"))
+    mix, camera, jpeg = (config_from_dict(cyclesr_layout(p, d, "hr", "lr", 0))
+                         for d in ("improved-mix", "camera", "camera-jpeg"))
     assert camera.trainer.pretrain_epochs == 0 and camera.model.synth_mix == 0
     assert camera.model.cyclegan.generator.endswith("CameraNoiseGenerator")
+    assert jpeg.model.cyclegan.generator.endswith("CameraJpegGenerator")
+    assert jpeg.trainer == camera.trainer and jpeg.model.sr == camera.model.sr
     assert camera.model.cyclegan.lambda_cycle == 0 and camera.model.cycleSR_lam == 0
     sr_epochs = [[e for e in range(1, c.total_epochs + 1) if phase_at(e, c.trainer).train_sr] for c in (mix, camera)]
     assert sr_epochs[0] == sr_epochs[1]  # the same SR updates at the same learning rates
@@ -91,6 +95,6 @@ def test_camera_design_gives_the_sr_network_the_same_budget(tmp_path):
     _images(tmp_path / "hr", 6, 96, 0)
     _images(tmp_path / "test", 2, 72, 1, prefix="test")
     res = run_quality_bench(tmp_path / "out", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
-                            recipe="mild", preset="tiny", design="camera", seed=0, device="cpu",
+                            recipe="mild", preset="tiny", design="camera-jpeg", seed=0, device="cpu",
                             checkpoint_curve=False, log=lambda *a: None)
-    assert np.isfinite(res["cyclesr"]["psnr_y"]) and res["settings"]["design"] == "camera"
+    assert np.isfinite(res["cyclesr"]["psnr_y"]) and res["settings"]["design"] == "camera-jpeg"

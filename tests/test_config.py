@@ -62,7 +62,7 @@ def test_shipped_configs_load(name):
 
 @pytest.mark.parametrize("name, preset, design", [("improved_cpu.yml", "cpu-small", "improved-mix"),
                                                   ("improved_x4.yml", "gpu", "improved-mix"),
-                                                  ("camera_cpu.yml", "cpu-small", "camera")])
+                                                  ("camera_cpu.yml", "cpu-small", "camera-jpeg")])
 def test_improved_configs_match_the_benchmarked_design(name, preset, design):
     """The shipped improved configs train what `cyclesr bench quality --preset P` measures."""
     import dataclasses

@@ -210,7 +210,8 @@ def test_keep_checkpoints_and_stale_temp_files(tmp_path, keep, expected):
     for stale in (".latest.pt.a1b2c3d4.tmp", ".epoch_0009.pt.x.tmp"):
         (folder / stale).write_bytes(b"partial")
     Trainer(cfg, tmp_path / "run", progress=False).fit()
-    assert sorted(p.name for p in folder.iterdir()) == sorted(expected + ["latest.pt"])
+    # no validation set: best.pt is the checkpoint with the best pseudo-PSNR
+    assert sorted(p.name for p in folder.iterdir()) == sorted(expected + ["latest.pt", "best.pt"])
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast")

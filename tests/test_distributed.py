@@ -98,7 +98,7 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
     assert ranks[1]["synth_recipe"] == str(Recipe.parse(fitted).with_scale(2))  # rank 1 got rank 0's fit
     # one checkpoint set, written by rank 0, holding the weights both ranks ended with
     files = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert files == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "latest.pt"]
+    assert files == ["best.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "latest.pt"]  # best: pseudo-PSNR
     state = torch.load(run_dir / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)
     assert state["epoch"] == 4 and state["world"] == 2
     from cyclesr.config import config_from_dict

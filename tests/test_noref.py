@@ -227,3 +227,34 @@ def test_camera_noise_generator_follows_brightness_and_nothing_else():
     assert std_dark == pytest.approx(((2 / 255) ** 2 + 1e-4) ** 0.5, rel=0.1)
     assert std_bright == pytest.approx(((2 / 255) ** 2 + 8e-4) ** 0.5, rel=0.1)
     assert sum(p.numel() for p in G.parameters()) == 9 + 3 + 3 + 1 + 9  # kernel, beta, alpha, spread, mix
+
+
+def test_pseudo_psnr_scores_the_sr_network_on_pairs_g_makes():
+    from cyclesr.noref import pseudo_psnr
+
+    class Up(torch.nn.Module):
+        def __init__(self, mode):
+            super().__init__()
+            self.mode, self.scale = mode, 4
+
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=4, mode=self.mode)
+
+    class Noise(torch.nn.Module):  # a G that adds noise: pairs harder to invert
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return (x + 0.08 * torch.randn_like(x)).clamp(0, 1)
+
+    hr = [_smooth(i, 96) for i in range(3)] + [_smooth(9, 300)[:, :290]]  # one larger than max_side
+    clean_g = torch.nn.Identity()
+    clean_g.register_parameter("p", torch.nn.Parameter(torch.zeros(())))  # generate_fake_lr reads the device
+    bicubic, nearest = (pseudo_psnr(Up(m), clean_g, hr, 4) for m in ("bicubic", "nearest"))
+    assert bicubic > nearest > 20
+    noisy = pseudo_psnr(Up("bicubic"), Noise(), hr, 4)
+    assert noisy < bicubic - 5
+    assert noisy == pytest.approx(pseudo_psnr(Up("bicubic"), Noise(), hr, 4))  # seeded
+    with pytest.raises(ValueError, match="sharp"):
+        pseudo_psnr(Up("bicubic"), Noise(), [], 4)

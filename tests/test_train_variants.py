@@ -1,5 +1,6 @@
 """Training variants through the Python API: upscale 1 with a user network from a .py file,
 EMA, loader workers; the loader's batches are reproducible with and without workers."""
+import re
 import textwrap
 
 import torch
@@ -62,3 +63,37 @@ def test_loader_batches_do_not_depend_on_workers(tiny_data):
     a, b = batches(0), batches(2)
     assert len(a) == 8 and all(torch.equal(x, y) for x, y in zip(a, b))
     assert not torch.equal(a[0], a[4])  # another epoch, other crops
+
+
+def test_camera_jpeg_generator_is_calibrated_on_the_real_lr_and_keeps_it_on_resume(tiny_data, tmp_path, capsys):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from cyclesr.data.io import load_rgb
+
+    real = tmp_path / "real_jpeg"
+    real.mkdir()
+    for i, path in enumerate(sorted(tiny_data["hr"].iterdir())):  # 80x72 images JPEG'd at 35-50, kept as PNG
+        arr = (load_rgb(path).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", quality=35 + 5 * i)
+        Image.open(buf).save(real / f"r{i}.png")
+    cfg = config_from_dict({
+        "dataset": {"upscale": 4, "train": {"HR_dir": str(tiny_data["hr"]), "LR_dir": str(real), "batch_size": 2,
+                                            "num_workers": 0, "crop_size": 16, "iters_per_epoch": 2}},
+        "model": {"cycleSR_lam": 0, "cyclegan": {"generator": "CameraJpegGenerator", "n_downsampling": 0,
+                                                 "lambda_cycle": 0, "lambda_identity": 0,
+                                                 "ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_D": 2},
+                  "sr": {"name": "EDSR", "num_feat": 8, "num_block": 1}},
+        "trainer": {"n_epoch": 1, "n_epoch_decay": 1, "warmup_epochs": 1, "pretrain_epochs": 0}}, "camera.yml")
+    cyclesr.train(cfg, tmp_path / "run", progress=False, until_epoch=1)
+    low, high = map(int, re.search(r"4 of 4 were JPEG-compressed last: JPEG quality (\d+)-(\d+)",
+                                   capsys.readouterr().out).groups())
+    assert abs(low - 35) <= 1 and abs(high - 50) <= 1  # smooth images: tables 1 apart can tie
+    latest = tmp_path / "run" / "checkpoints" / "latest.pt"
+    assert load_checkpoint(latest)["nets"]["G"]["jpeg_quality"].tolist() == [low, high]
+    cyclesr.train(cfg, tmp_path / "run", progress=False, resume=latest)
+    assert "JPEG-compressed" not in capsys.readouterr().out  # measured once, kept in the checkpoint
+    assert load_checkpoint(latest)["nets"]["G"]["jpeg_quality"].tolist() == [low, high]

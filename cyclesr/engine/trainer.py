@@ -322,15 +322,19 @@ class Trainer:
 
     def score_without_ground_truth(self, epoch: int) -> Optional[dict]:
         """How close G(X) is to the real LR domain (KID on patch features, noise, blockiness,
-        sharpness): needs no HR for the real images, so users can compare checkpoints."""
+        sharpness) and, once the SR network trains, its pseudo-PSNR on pairs G makes from the
+        HR images: needs no HR for the real images, so users can compare checkpoints."""
         n = self.cfg.trainer.noref_images
         if not n or not self.ctx.is_main:
             return None
-        from cyclesr.noref import noref_from_folders
-        tr = self.cfg.dataset.train
-        stats = noref_from_folders(self.model.G, tr.HR_dir, tr.LR_dir, self.cfg.upscale, n_images=n,
-                                   seed=self.cfg.trainer.seed)
+        from cyclesr.noref import noref_from_folders, pseudo_psnr, sample_images
+        tr, seed, scale = self.cfg.dataset.train, self.cfg.trainer.seed, self.cfg.upscale
+        stats = noref_from_folders(self.model.G, tr.HR_dir, tr.LR_dir, scale, n_images=n, seed=seed)
         values = {"kid": stats["kid"], **{f"gap_{k}": v for k, v in stats["stat_gap"].items()}}
+        if phase_at(epoch, self.cfg.trainer).train_sr:
+            sr = self.ema.net if self.ema else self.model.SR
+            stats["pseudo_psnr"] = values["pseudo_psnr"] = pseudo_psnr(
+                sr, self.model.G, sample_images(tr.HR_dir, n, seed + 2, scale), scale, seed=seed, device=self.device)
         self.log.scalars("noref", values, self.global_step, epoch)
         return stats
 
@@ -380,11 +384,17 @@ class Trainer:
         is_eval = epoch % t.eval_epoch == 0 or epoch == last
         best = False
         if is_eval:
-            self.score_without_ground_truth(epoch)
+            noref = self.score_without_ground_truth(epoch)
             result = self.validate(epoch)
-            score = result["mean"]["cyclesr"].get("psnr_y") if result else None
-            if score is not None and score > self.best["psnr_y"] and phase_at(epoch, t).train_sr:
-                self.best = {"psnr_y": score, "epoch": epoch}
+            # the validation PSNR when there is a paired validation set, else the pseudo-PSNR
+            # (no ground truth; README, "Knowing without ground truth")
+            if result:
+                metric, score = "psnr_y", result["mean"]["cyclesr"].get("psnr_y")
+            else:
+                metric, score = "pseudo_psnr", (noref or {}).get("pseudo_psnr")
+            if (score is not None and phase_at(epoch, t).train_sr
+                    and score > self.best.get(metric, -math.inf)):
+                self.best = {metric: score, "epoch": epoch}
                 best = True
         self.save(extra_epoch_file=is_eval, best=best, epoch=epoch)
         dist.barrier(self.ctx)
