@@ -81,7 +81,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--save-images", default=None, metavar="DIR", help="write SR images here")
     p.add_argument("--clean-hr", default=None, metavar="DIR",
                    help="without --hr: sharp images to make G's fake LR from (default: the SR "
-                        "outputs, downscaled)")
+                        "outputs, downscaled); also gives the pseudo-PSNR (SR on those pairs)")
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--device", default=None)
 
@@ -234,6 +234,9 @@ def cmd_evaluate(args) -> int:
 def _print_noref(stats: dict) -> None:
     """How close G's fake LR is to the real LR, without ground truth (lower KID = closer)."""
     print(f"KID(fake LR, real LR) = {stats['kid']:.4f}  (lower is closer; compare checkpoints)")
+    if "pseudo_psnr" in stats:
+        print(f"pseudo-PSNR-Y = {stats['pseudo_psnr']:.2f} dB  (SR on pairs G made from --clean-hr; higher is "
+              "better; compare checkpoints)")
     for key, real in stats["real"].items():
         print(f"  {key:12s} fake LR {stats['fake'][key]:9.3f}   real LR {real:9.3f}")
 

@@ -279,17 +279,21 @@ def evaluate_noref(sr: nn.Module, G: nn.Module, lr_dir, scale: int, clean_hr_dir
     """``cyclesr evaluate --lr DIR`` without ``--hr``: how close G's fake LR is to the real LR
     images in ``lr_dir``. Clean LR comes from ``clean_hr_dir`` (bicubic x``scale``) when given,
     else from the model's own outputs: bicubic(SR(y)) for each real y, so G(bicubic(SR(y)))
-    is compared with the y's."""
+    is compared with the y's. With ``clean_hr_dir`` the result also holds ``pseudo_psnr``."""
     from cyclesr.data.resize import bicubic_downscale
     from cyclesr.tiling import upscale_tensor
 
     real = sample_images(lr_dir, n_images, seed)
-    if clean_hr_dir is not None:
-        clean = [bicubic_downscale(im, scale) for im in sample_images(clean_hr_dir, n_images, seed, scale)]
+    hr = sample_images(clean_hr_dir, n_images, seed, scale) if clean_hr_dir is not None else None
+    if hr is not None:
+        clean = [bicubic_downscale(im, scale) for im in hr]
     else:
         clean = [bicubic_downscale(upscale_tensor(sr, y, scale, device=device), scale) for y in real]
     G = G.to(device) if device is not None else G
-    return noref_scores(generate_fake_lr(G, clean, seed), real, seed=seed, **kwargs)
+    stats = noref_scores(generate_fake_lr(G, clean, seed), real, seed=seed, **kwargs)
+    if hr:
+        stats["pseudo_psnr"] = pseudo_psnr(sr, G, hr, scale, seed=seed, device=device)
+    return stats
 
 
 @torch.no_grad()

@@ -263,3 +263,24 @@ def test_cli_reports_training_stopped(tmp_path, monkeypatch, capsys):
     rc = main(["train", "--config", str(config), "--output-dir", str(tmp_path / "run"), "--no-progress"])
     assert rc != 0
     assert "error: 3 consecutive non-finite losses" in capsys.readouterr().err
+
+
+def test_without_validation_best_is_picked_by_pseudo_psnr_under_one_reference_G(tmp_path):
+    cfg = config_from_dict(tiny_run_config(tmp_path, n_epoch=5, noref_images=2))
+    run = tmp_path / "run"
+    Trainer(cfg, run, progress=False).fit(until_epoch=3)
+    Trainer(cfg, run, resume=run / "checkpoints" / "latest.pt", progress=False).fit()
+    latest = load_checkpoint(run / "checkpoints" / "latest.pt")
+    ref, best = latest["noref_ref"], latest["best"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    noref = [r for r in rows if r["kind"] == "noref"]
+    assert [r["epoch"] for r in noref] == [1, 2, 3, 4, 5, 6]  # resumed: no epoch twice
+    # the reference G is the lowest-KID one, kept across the resume, and its weights are G's then
+    assert ref["kid"] == min(r["kid"] for r in noref) and ref["epoch"] in {r["epoch"] for r in noref}
+    assert set(ref["G"]) == set(latest["nets"]["G"])
+    scored = [r for r in noref if "pseudo_psnr" in r]
+    assert [r["epoch"] for r in scored] == [2, 3, 4, 5, 6]  # from the first SR epoch (pretrain) on
+    # best.pt: the SR network with the best pseudo-PSNR among those scored under the final reference G
+    same_G = [r for r in scored if r["epoch"] >= ref["epoch"]]
+    assert best["pseudo_psnr"] >= max(r["pseudo_psnr"] for r in same_G) - 1e-9
+    assert load_checkpoint(run / "checkpoints" / "best.pt")["epoch"] == best["epoch"] + 1

@@ -93,10 +93,15 @@ def test_evaluate_noref_without_hr(tmp_path):
     from cyclesr.noref import evaluate_noref
 
     for i in range(3):
-        save_rgb(_noisy(_smooth(i, 24), 5, i), tmp_path / f"real_{i}.png")
+        save_rgb(_noisy(_smooth(i, 24), 5, i), tmp_path / "real" / f"real_{i}.png")
     sr = EDSR(num_feat=4, num_block=1, upscale=2)
-    out = evaluate_noref(sr, DegradationGenerator(ngf=4, n_blocks=1), tmp_path, 2, n_images=3)
-    assert out["kid"] == out["kid"] and out["real"]["noise"] > 0
+    out = evaluate_noref(sr, DegradationGenerator(ngf=4, n_blocks=1), tmp_path / "real", 2, n_images=3)
+    assert out["kid"] == out["kid"] and out["real"]["noise"] > 0 and "pseudo_psnr" not in out
+    for i in range(2):
+        save_rgb(_smooth(10 + i, 48), tmp_path / "sharp" / f"hr_{i}.png")
+    out = evaluate_noref(sr, DegradationGenerator(ngf=4, n_blocks=1), tmp_path / "real", 2,
+                         clean_hr_dir=tmp_path / "sharp", n_images=3)
+    assert 5 < out["pseudo_psnr"] < 60
 
 
 def test_high_pass_discriminator_shape():

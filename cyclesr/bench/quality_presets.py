@@ -5,7 +5,8 @@ rate and the number of SR updates) and the CycleSR transfer design. ``design`` p
 transfer design: ``reference`` (CycleGAN ResNet generator with 4x internal downsampling, SR
 loss into G, as Vega's CycleSR), ``improved`` (see ``IMPROVED``), ``improved-mix``
 (``IMPROVED`` plus synthetic degradations mixed into the SR training, see ``IMPROVED_MIX``) or
-``camera`` (a blur-and-noise model as G, see ``CAMERA``).
+``camera`` (a blur-and-noise model as G, see ``CAMERA``) or ``camera-jpeg`` (the same plus JPEG
+at the quality measured on the real LR images; the benchmark's default, see ``CAMERA_JPEG``).
 """
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ CAMERA = {
                  "lambda_cycle": 0.0, "lambda_lowfreq": 0.0},
     "cycleSR_lam": 0.0,
 }
-# ``camera-jpeg``: ``camera`` with a JPEG round trip of learned quality after the noise
-# (cyclesr.nets.degrader:CameraJpegGenerator), the whole chain of a camera or web upload.
+# ``camera-jpeg``: ``camera`` with JPEG after the noise, at the quality range the generator
+# measures on the real LR images when training starts (none if they show no JPEG: then it is
+# ``camera`` exactly; cyclesr.nets.degrader:CameraJpegGenerator): the chain of a camera or upload.
 CAMERA_JPEG = {**CAMERA, "cyclegan": {**CAMERA["cyclegan"],
                                       "generator": "cyclesr.nets.degrader:CameraJpegGenerator"}}
 DESIGNS = ("reference", "improved", "improved-mix", "camera", "camera-jpeg")

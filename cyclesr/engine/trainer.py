@@ -97,6 +97,7 @@ class Trainer:
             self._calibrate_G()
         self.epoch, self.iter_in_epoch, self.global_step = 1, 0, 0
         self.best = {"psnr_y": -math.inf, "epoch": 0}
+        self.noref_ref: Optional[dict] = None  # the most realistic G so far: {"kid", "epoch", "G"}
         self.bad_steps = 0
         self._stop_signal: Optional[int] = None
         if resume:
@@ -159,7 +160,7 @@ class Trainer:
             "buffers": [b.state_dict() for b in self.buffers],
             "epoch": self.epoch, "iter_in_epoch": self.iter_in_epoch,
             "global_step": self.global_step, "best": dict(self.best), "rng": capture_rng(),
-            "world": self.ctx.world,
+            "world": self.ctx.world, "noref_ref": self.noref_ref,
         }
 
     def _load(self, path: str | Path) -> None:
@@ -176,6 +177,7 @@ class Trainer:
             buf.load_state_dict(sd, device=self.device)
         self.epoch, self.iter_in_epoch = state["epoch"], state["iter_in_epoch"]
         self.global_step, self.best = state["global_step"], dict(state["best"])
+        self.noref_ref = state.get("noref_ref")
         if state.get("world", 1) == self.ctx.world:
             restore_rng(state["rng"])
         if self.ctx.rank > 0:  # rank 0's buffers and RNG were saved: give this rank its own streams
@@ -322,19 +324,37 @@ class Trainer:
 
     def score_without_ground_truth(self, epoch: int) -> Optional[dict]:
         """How close G(X) is to the real LR domain (KID on patch features, noise, blockiness,
-        sharpness) and, once the SR network trains, its pseudo-PSNR on pairs G makes from the
-        HR images: needs no HR for the real images, so users can compare checkpoints."""
+        sharpness) and, once the SR network trains, its pseudo-PSNR: needs no HR for the real
+        images, so users can compare checkpoints. The pseudo-PSNR scores the SR network on
+        pairs made from HR-domain images by the most realistic G so far (lowest KID; G's own
+        latest state would mix how strongly G degrades into the score). When that G changes,
+        best.pt's SR network is scored again with it, so best.pt is always chosen under one G."""
         n = self.cfg.trainer.noref_images
         if not n or not self.ctx.is_main:
             return None
         from cyclesr.noref import noref_from_folders, pseudo_psnr, sample_images
         tr, seed, scale = self.cfg.dataset.train, self.cfg.trainer.seed, self.cfg.upscale
-        stats = noref_from_folders(self.model.G, tr.HR_dir, tr.LR_dir, scale, n_images=n, seed=seed)
+        G = self.model.G
+        stats = noref_from_folders(G, tr.HR_dir, tr.LR_dir, scale, n_images=n, seed=seed)
         values = {"kid": stats["kid"], **{f"gap_{k}": v for k, v in stats["stat_gap"].items()}}
+        changed = self.noref_ref is None or stats["kid"] < self.noref_ref["kid"]
+        if changed:
+            self.noref_ref = {"kid": stats["kid"], "epoch": epoch,
+                              "G": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()}}
         if phase_at(epoch, self.cfg.trainer).train_sr:
+            ref_G = copy.deepcopy(G)
+            ref_G.load_state_dict(self.noref_ref["G"])
+            hr = sample_images(tr.HR_dir, n, seed + 2, scale)
             sr = self.ema.net if self.ema else self.model.SR
-            stats["pseudo_psnr"] = values["pseudo_psnr"] = pseudo_psnr(
-                sr, self.model.G, sample_images(tr.HR_dir, n, seed + 2, scale), scale, seed=seed, device=self.device)
+            stats["pseudo_psnr"] = values["pseudo_psnr"] = pseudo_psnr(sr, ref_G, hr, scale, seed=seed,
+                                                                       device=self.device)
+            stats["pseudo_psnr_G_epoch"] = self.noref_ref["epoch"]
+            if changed and "pseudo_psnr" in self.best and self.paths.best.exists():
+                best_state = load_checkpoint(self.paths.best, map_location=self.device)
+                best_sr = copy.deepcopy(sr)
+                use_ema = self.ema is not None and best_state.get("sr_ema") is not None
+                best_sr.load_state_dict(best_state["sr_ema"] if use_ema else best_state["nets"]["SR"])
+                self.best["pseudo_psnr"] = pseudo_psnr(best_sr, ref_G, hr, scale, seed=seed, device=self.device)
         self.log.scalars("noref", values, self.global_step, epoch)
         return stats
 
