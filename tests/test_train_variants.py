@@ -97,3 +97,5 @@ def test_camera_jpeg_generator_is_calibrated_on_the_real_lr_and_keeps_it_on_resu
     cyclesr.train(cfg, tmp_path / "run", progress=False, resume=latest)
     assert "JPEG-compressed" not in capsys.readouterr().out  # measured once, kept in the checkpoint
     assert load_checkpoint(latest)["nets"]["G"]["jpeg_quality"].tolist() == [low, high]
+    published = cyclesr.load(tmp_path / "run" / "model")  # the published G compresses as trained
+    assert published.G.jpeg_quality.tolist() == [low, high]

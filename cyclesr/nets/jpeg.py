@@ -5,9 +5,9 @@ chroma subsampling, 8x8 DCT, division by the IJG quantization tables scaled by t
 (Annex K of ITU-T T.81 and libjpeg's ``jpeg_quality_scaling``), rounding, and back. Rounding
 is exact in the forward pass and the identity in the backward pass (straight-through), so the
 gradient reaches the image (Shin and Song, "JPEG-resistant adversarial images", NeurIPS MLSec
-workshop 2017, approximate the rounding by a cubic instead). What it leaves out: libjpeg's integer DCT, its "fancy" chroma upsampling (we use
-bilinear) and the final rounding of pixels to 8 bits; ``tests/test_jpeg.py`` measures how
-close it comes to Pillow's files.
+workshop 2017, approximate the rounding by a cubic instead). What it leaves out: libjpeg's
+integer DCT, its "fancy" chroma upsampling (we use bilinear) and the final rounding of pixels
+to 8 bits; ``tests/test_jpeg.py`` measures how close it comes to Pillow's files.
 
 ``estimate_quality`` reads the quality back from decoded pixels (a PNG of a JPEG, a crop, a
 re-save): the 8x8 DCT coefficients of a JPEG image sit on multiples of its quantization table,
