@@ -29,9 +29,8 @@ from cyclesr.bench.quality import _metrics, curve_images, joint_checkpoints
 from cyclesr.config import load_config
 from cyclesr.data.io import list_images, load_rgb
 from cyclesr.data.resize import bicubic_downscale, crop_to_multiple
-from cyclesr.metrics import psnr
 from cyclesr.model import build_model
-from cyclesr.noref import PatchFeatures, generate_fake_lr, noise_sigma, noref_scores, spearman
+from cyclesr.noref import PatchFeatures, generate_fake_lr, noise_sigma, noref_scores, pseudo_psnr, spearman
 from cyclesr.tiling import upscale_tensor
 
 GAP_KEYS = {"noise": "noise_gap", "noise_color": "color_gap", "blockiness": "block_gap", "sharpness": "sharp_gap"}
@@ -67,7 +66,7 @@ def main(folder: str) -> None:
         row["sr_noise"] = sum(noise_sigma(x) for x in sr_down) / len(sr_down)
         print(row, flush=True)
         rows.append(row)
-    pseudo_psnr(model, states, rows, dirs)
+    add_pseudo_psnr(model, states, rows, dirs)
     for key in [k for k in rows[0] if k not in ("epoch", "psnr_y")]:
         sign = 1 if key == "pseudo_psnr" else -1
         rho = spearman([sign * r[key] for r in rows], [r["psnr_y"] for r in rows])
@@ -75,18 +74,17 @@ def main(folder: str) -> None:
     (out / "curve_exp.json").write_text(json.dumps(rows, indent=1))
 
 
-def pseudo_psnr(model, states, rows, dirs, n: int = 12) -> None:
-    """Adds ``pseudo_psnr`` to each row (see the module docstring)."""
+def add_pseudo_psnr(model, states, rows, dirs, n: int = 12) -> None:
+    """Adds ``pseudo_psnr`` to each row (see the module docstring): ``noref.pseudo_psnr`` on the
+    first ``n`` HR-domain images, whole (no centre crop), with the lowest-KID checkpoint's G."""
     best = min(range(len(rows)), key=lambda i: rows[i]["kid_trained"])
     model.G.load_state_dict(states[best]["G"])
     hrs = [crop_to_multiple(load_rgb(path), 4) for path in list_images(dirs["hr"])[:n]]
-    fake = generate_fake_lr(model.G, [bicubic_downscale(h, 4) for h in hrs], seed=0)
+    whole = max(max(h.shape[-2:]) for h in hrs)  # no centre crop
     for row, state in zip(rows, states):
         model.SR.load_state_dict(state["SR"])
-        row["pseudo_psnr"] = sum(psnr(upscale_tensor(model.SR, x, 4), h, crop_border=4, y_channel=True)
-                                 for x, h in zip(fake, hrs)) / len(hrs)
+        row["pseudo_psnr"] = pseudo_psnr(model.SR, model.G, hrs, 4, seed=0, max_side=whole)
         print(f"epoch {row['epoch']}: pseudo_psnr {row['pseudo_psnr']:.3f} (G of epoch {rows[best]['epoch']})")
-
 
 if __name__ == "__main__":
     main(sys.argv[1])

@@ -350,10 +350,8 @@ class Trainer:
                                                                        device=self.device)
             stats["pseudo_psnr_G_epoch"] = self.noref_ref["epoch"]
             if changed and "pseudo_psnr" in self.best and self.paths.best.exists():
-                best_state = load_checkpoint(self.paths.best, map_location=self.device)
                 best_sr = copy.deepcopy(sr)
-                use_ema = self.ema is not None and best_state.get("sr_ema") is not None
-                best_sr.load_state_dict(best_state["sr_ema"] if use_ema else best_state["nets"]["SR"])
+                best_sr.load_state_dict(self._sr_weights(load_checkpoint(self.paths.best, map_location=self.device)))
                 self.best["pseudo_psnr"] = pseudo_psnr(best_sr, ref_G, hr, scale, seed=seed, device=self.device)
         self.log.scalars("noref", values, self.global_step, epoch)
         return stats
@@ -429,9 +427,13 @@ class Trainer:
         if self.paths.best.exists():  # the weights that scored best on validation
             state = load_checkpoint(self.paths.best)
             sr, G = copy.deepcopy(sr), copy.deepcopy(G)
-            sr.load_state_dict(state["sr_ema"] if self.ema and state.get("sr_ema") else state["nets"]["SR"])
+            sr.load_state_dict(self._sr_weights(state))
             G.load_state_dict(state["nets"]["G"])
         return publish(sr, G, self.cfg, self.paths.root / "model").parent
+
+    def _sr_weights(self, state: dict) -> dict:
+        """The SR weights of a checkpoint that this run serves: the EMA's when EMA is on."""
+        return state["sr_ema"] if self.ema and state.get("sr_ema") else state["nets"]["SR"]
 
     def _summary(self, start: float, interrupted: bool) -> dict:
         model_dir = report = None

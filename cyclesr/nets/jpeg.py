@@ -104,18 +104,23 @@ def jpeg_round_trip(x: Tensor, quality: Tensor, subsample_chroma: bool = True,
     return (rgb / 255)[:, :, dy:dy + h, dx:dx + w]
 
 
-def _luma_blocks(img: Tensor, dy: int, dx: int, max_blocks: int) -> Tensor:
-    """DCT coefficients (B, 8, 8) of the 8x8 blocks of JFIF luma (level-shifted) whose grid
-    starts at (dy, dx); at most ``max_blocks`` blocks from the image centre."""
-    rgb = img.double() * 255
-    y = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] - 128)[dy:, dx:]
+def _luma(img: Tensor) -> Tensor:
+    """JFIF luma (H, W), level-shifted, in float64, of an RGB image (3, H, W) in [0, 1]."""
+    weights = torch.tensor(_RGB2YCC[0], dtype=torch.float64, device=img.device)
+    return torch.einsum("c,chw->hw", weights, img.double() * 255) - 128
+
+
+def _luma_blocks(luma: Tensor, dy: int, dx: int, max_blocks: int) -> Tensor:
+    """DCT coefficients (B, 8, 8) of the 8x8 blocks of ``luma`` whose grid starts at (dy, dx);
+    at most ``max_blocks`` blocks from the image centre."""
+    y = luma[dy:, dx:]
     h, w = y.shape[0] // 8, y.shape[1] // 8
     side = max(1, int(math.sqrt(max_blocks)))
     bh, bw = min(h, side), min(w, max(side, max_blocks // max(1, min(h, side))))
     top, left = (h - bh) // 2, (w - bw) // 2
     y = y[top * 8:(top + bh) * 8, left * 8:(left + bw) * 8]
     blocks = y.reshape(bh, 8, bw, 8).transpose(1, 2).reshape(-1, 8, 8)
-    d = _DCT.double()
+    d = _DCT.double().to(y.device)
     return d @ blocks @ d.T
 
 
@@ -143,9 +148,10 @@ def estimate_quality(img: Tensor, threshold: float = 0.5, max_blocks: int = 1024
     coarse = quant_tables(torch.arange(10.0, 100.0, 10.0))[0].double()
     offsets = [(dy, dx) for dy in range(8) for dx in range(8)]
     # the grid first, with a few qualities (the right grid wins at its quality's neighbours)
-    dy, dx = max(offsets, key=lambda o: float(_periodicity(_luma_blocks(img, *o, max_blocks // 4), coarse).max()))
+    luma = _luma(img)
+    dy, dx = max(offsets, key=lambda o: float(_periodicity(_luma_blocks(luma, *o, max_blocks // 4), coarse).max()))
     qualities = torch.arange(1, 101)
-    scores = _periodicity(_luma_blocks(img, dy, dx, max_blocks), quant_tables(qualities.double())[0])
+    scores = _periodicity(_luma_blocks(luma, dy, dx, max_blocks), quant_tables(qualities.double())[0])
     best = int(scores.argmax())
     evidence = float(scores[best])
     return (int(qualities[best]) if evidence >= threshold else None), evidence
