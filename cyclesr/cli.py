@@ -197,13 +197,13 @@ def _gather(inputs: list[str]) -> list[tuple[Path, Path]]:
 
 
 def cmd_upscale(args) -> int:
-    from cyclesr.upscale_files import upscale_files
+    from cyclesr.api.files import upscale_files
     return upscale_files(args, _gather(args.inputs))
 
 
 def cmd_evaluate(args) -> int:
-    from cyclesr.evaluate import evaluate_sr
-    from cyclesr.publish import load_any
+    from cyclesr.eval.paired import evaluate_sr
+    from cyclesr.modelfile.publish import load_any
 
     sr, G, scale = load_any(args.checkpoint)
     result = evaluate_sr(sr, args.lr, args.hr, scale, shift_search=args.shift_search,
@@ -218,7 +218,7 @@ def cmd_evaluate(args) -> int:
     else:
         print(f"{result['count']} images upscaled (no --hr given: no-reference statistics only)")
         if G is not None:
-            from cyclesr.noref import evaluate_noref
+            from cyclesr.eval.noref import evaluate_noref
             result["noref"] = evaluate_noref(sr, G, args.lr, scale, clean_hr_dir=args.clean_hr,
                                              device=args.device)
             _print_noref(result["noref"])
@@ -242,7 +242,7 @@ def _print_noref(stats: dict) -> None:
 
 
 def cmd_degrade(args) -> int:
-    from cyclesr.api import load
+    from cyclesr.api.model import load
     from cyclesr.data.io import read_image, write_image
 
     model = load(args.checkpoint, device=args.device)
@@ -259,7 +259,7 @@ def cmd_degrade(args) -> int:
 
 def cmd_synth(args) -> int:
     from cyclesr.data.degrade import synthesize_folder
-    from cyclesr.fit import fit_recipe_from_folders, is_fit
+    from cyclesr.eval.fit import fit_recipe_from_folders, is_fit
     recipe = args.recipe
     if is_fit(recipe):
         if not args.real_lr:
@@ -296,10 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     from cyclesr.cli_extra import EXTRA_COMMANDS
     from cyclesr.config import ConfigError
     from cyclesr.engine.checkpoint import CheckpointError
+    from cyclesr.ops.files import WriteError
     handler = COMMANDS.get(args.command) or EXTRA_COMMANDS[args.command]
     try:
         return handler(args)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, CheckpointError, WriteError, FileNotFoundError, ValueError) as exc:
         if os.environ.get("CYCLESR_DEBUG"):  # the full traceback, for bug reports
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -8,7 +8,7 @@ import importlib
 __all__ = ["add_extra_commands", "EXTRA_COMMANDS"]
 
 # command -> module providing add_parser(subparsers) and run(args)
-_MODULES = {"bench": "cyclesr.bench.cli", "export": "cyclesr.export", "report": "cyclesr.report"}
+_MODULES = {"bench": "cyclesr.bench.cli", "export": "cyclesr.modelfile.export", "report": "cyclesr.report.html"}
 EXTRA_COMMANDS: dict = {}
 
 

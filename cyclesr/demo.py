@@ -20,7 +20,7 @@ import torch
 from cyclesr.config import load_config
 from cyclesr.data.degrade import Recipe
 from cyclesr.data.io import load_rgb, write_image
-from cyclesr.report import png_data_uri
+from cyclesr.report.html import png_data_uri
 
 __all__ = ["run_demo", "prepare_demo_data", "DEMO_RECIPE"]
 
@@ -100,9 +100,9 @@ td,th{{border:1px solid #999;padding:4px 10px;text-align:right}}</style></head><
 
 def run_demo(out_dir: str | Path = "demo_out", minutes: float = 4.0, device: Optional[str] = None,
              seed: int = 0, progress: bool = True) -> dict:
-    from cyclesr.api import load
+    from cyclesr.api.model import load
     from cyclesr.engine.trainer import train
-    from cyclesr.evaluate import bicubic_upscale, evaluate_sr
+    from cyclesr.eval.paired import bicubic_upscale, evaluate_sr
 
     start = time.time()
     out = Path(out_dir)

@@ -10,7 +10,7 @@ import inspect
 from torch import nn
 
 from cyclesr.config import Config, ConfigError
-from cyclesr.registry import create_net
+from cyclesr.nets.registry import create_net
 
 __all__ = ["CycleSRModel", "build_model", "build_sr", "sr_kwargs", "TRANSFER_NETS"]
 

@@ -15,7 +15,7 @@ and the same number of SR updates: CycleSR's pretrain + joint iterations. CycleS
 networks train on top of that budget (its warm-up and the transfer half of each joint step).
 
 ``gap_closure = (c - b) / (d - b)`` on Y-PSNR. Across CycleSR's per-epoch checkpoints the
-no-reference score (``cyclesr.noref``: KID of G(X) against real LR) is compared with the
+no-reference score (``cyclesr.eval.noref``: KID of G(X) against real LR) is compared with the
 test PSNR by Spearman correlation.
 """
 from __future__ import annotations
@@ -37,12 +37,13 @@ from cyclesr.bench.quality_presets import DESIGNS, PRESETS, cyclesr_layout, sr_u
 from cyclesr.config import config_from_dict
 from cyclesr.data.degrade import bicubic_downscale, synthesize_folder
 from cyclesr.data.io import list_images, load_rgb, to_uint8
-from cyclesr.data.resize import crop_to_multiple
+from cyclesr.ops.device import resolve_device
+from cyclesr.ops.resize import crop_to_multiple
 from cyclesr.engine.checkpoint import load_checkpoint
 from cyclesr.engine.schedule import learning_rates, phase_at
-from cyclesr.evaluate import evaluate_sr
+from cyclesr.eval.paired import evaluate_sr
 from cyclesr.model import build_model
-from cyclesr.noref import generate_fake_lr, noref_scores, pseudo_psnr, sample_images, spearman
+from cyclesr.eval.noref import generate_fake_lr, noref_scores, pseudo_psnr, sample_images, spearman
 
 __all__ = ["add_parsers", "run", "run_quality_bench", "gap_closure", "markdown_table", "METHODS"]
 
@@ -287,7 +288,7 @@ def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAI
                         pathify(oracle_lr), pathify(test_lr), seed)
     raw = cyclesr_layout(p, design, str(dirs["hr"]), str(dirs["real_lr"]), seed)
     cfg = config_from_dict(raw, source=f"bench quality preset {preset}", overrides=overrides)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     times: dict[str, float] = {}
     results: dict = {}
 

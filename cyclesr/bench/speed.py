@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from cyclesr.ops.device import resolve_device
+
 __all__ = ["add_parsers", "run", "bench_step", "bench_data"]
 
 
@@ -74,7 +76,7 @@ def bench_step(args) -> dict:
     if args.channels_last is not None:
         value = {"true": True, "false": False}.get(args.channels_last, args.channels_last)
         cfg = cfg.replace(trainer=dataclasses.replace(cfg.trainer, channels_last=value))
-    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(args.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     b = args.batch or cfg.dataset.train.batch_size
@@ -130,7 +132,7 @@ def bench_data(args) -> dict:
     from cyclesr.data.loader import train_loader
     cfg = _config(args)
     tr = cfg.dataset.train
-    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(args.device)
     sets, synthetic = [], None
     if args.workers is not None:
         sets.append(f"dataset.train.num_workers={args.workers}")

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from cyclesr.ops.device import resolve_device
+
 __all__ = ["add_upscale_parser", "bench_upscale", "print_upscale", "run_case"]
 
 
@@ -41,7 +43,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def _load_net(spec: dict):
     if spec.get("checkpoint"):
-        from cyclesr.publish import load_any
+        from cyclesr.modelfile.publish import load_any
         sr, _, scale = load_any(spec["checkpoint"])
         return sr, scale
     from cyclesr.config import load_config
@@ -55,10 +57,10 @@ def run_case(spec: dict) -> dict:
     import torch
 
     from cyclesr.engine.timing import peak_rss_mb
-    from cyclesr.tiling import auto_tile_size, upscale_tensor
+    from cyclesr.inference.tiling import auto_tile_size, upscale_tensor
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
-    dev = torch.device(spec.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(spec.get("device"))
     net, scale = _load_net(spec)
     net = net.to(dev).eval()
     w, h = spec["size"]
@@ -99,12 +101,12 @@ def _spawn(spec: dict) -> dict:
 def bench_upscale(args) -> dict:
     import torch
 
-    from cyclesr.tiling import available_bytes, estimate_bytes
+    from cyclesr.inference.tiling import available_bytes, estimate_bytes
     if not (args.checkpoint or args.config):
         raise ValueError("bench upscale needs --checkpoint (a trained model) or --config (a "
                          "freshly initialised SR network of that config)")
     w, h = _parse_size(args.size)
-    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(args.device)
     spec = {"checkpoint": args.checkpoint, "config": args.config, "overrides": args.overrides,
             "size": [w, h], "tile_pad": args.tile_pad, "half": args.half, "device": str(dev),
             "threads": args.threads}

@@ -14,7 +14,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from cyclesr.data.io import ImageReadError, from_uint8, list_images, load_rgb, to_uint8
-from cyclesr.data.resize import bicubic_downscale
+from cyclesr.ops.resize import bicubic_downscale
 
 __all__ = ["UnpairedDataset", "PairedDataset"]
 

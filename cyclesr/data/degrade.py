@@ -18,7 +18,7 @@ import torch
 
 from cyclesr.data.io import ImageReadError, list_images, read_image, write_image
 from cyclesr.data.recipe import parse_steps
-from cyclesr.data.resize import RESIZE_MODES, bicubic_downscale, crop_to_multiple, resize
+from cyclesr.ops.resize import RESIZE_MODES, bicubic_downscale, crop_to_multiple, resize
 from cyclesr.data.steps import STEPS, Down, Inject, Resize, Step, make_step
 
 __all__ = ["RESIZE_MODES", "RECIPES", "STEPS", "Recipe", "bicubic_downscale", "resize", "synthesize_folder"]

@@ -15,7 +15,7 @@ from PIL import Image
 from cyclesr.data.kernels import BLUR_KINDS, blur_kernel, default_kernel_size, filter2d, motion_kernel
 from cyclesr.data.noise_pool import tile_noise
 from cyclesr.data.recipe import Fixed, Param, Range, parse_value
-from cyclesr.data.resize import RESIZE_MODES, resize
+from cyclesr.ops.resize import RESIZE_MODES, resize
 
 __all__ = ["Step", "Blur", "Motion", "Down", "Resize", "Noise", "Inject", "Jpeg", "Sharpen", "STEPS", "make_step"]
 

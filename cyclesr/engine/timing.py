@@ -21,6 +21,7 @@ from cyclesr.engine.setup import (apply_memory_formats, make_optimizers, make_se
                                   memory_formats)
 from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
 from cyclesr.model import build_model
+from cyclesr.ops.device import resolve_device
 
 __all__ = ["time_step", "measure", "step_runner", "random_batch", "step_header", "peak_memory",
            "peak_rss_mb", "PHASES"]
@@ -39,7 +40,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _device(device: Optional[str]) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return resolve_device(device)
 
 
 def random_batch(cfg: Config, batch: int, patch: int, device: torch.device,

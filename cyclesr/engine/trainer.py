@@ -25,24 +25,17 @@ from cyclesr.engine.setup import (apply_memory_formats, make_optimizers, make_se
                                   memory_formats)
 from cyclesr.engine.schedule import JOINT, MixRamp, learning_rates, phase_at
 from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
-from cyclesr.fit import fit_recipe_from_folders, is_fit
-from cyclesr.evaluate import evaluate_sr
+from cyclesr.eval.fit import fit_recipe_from_folders, is_fit
+from cyclesr.eval.paired import evaluate_sr
 from cyclesr.model import build_model
-from cyclesr.validate import validate_paths
+from cyclesr.ops.device import resolve_device
+from cyclesr.config.validate import validate_paths
 
-__all__ = ["Trainer", "TrainingStopped", "train", "resolve_device"]
+__all__ = ["Trainer", "TrainingStopped", "train"]
 
 
 class TrainingStopped(RuntimeError):
     """Training stopped early (too many non-finite losses); the last good checkpoint is kept."""
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device '{name}' requested but CUDA is not available; use --device cpu")
-    return torch.device(name)
 
 
 @dataclass
@@ -140,7 +133,7 @@ class Trainer:
         calibrate = getattr(self.model.G, "calibrate", None)
         if not callable(calibrate):
             return
-        from cyclesr.noref import sample_images
+        from cyclesr.eval.noref import sample_images
 
         found = calibrate(sample_images(self.cfg.dataset.train.LR_dir, n_images, seed=0))
         if self.ctx.is_main:
@@ -198,7 +191,8 @@ class Trainer:
             print(f"warning: not saving a checkpoint after {self.bad_steps} non-finite step(s); "
                   f"{kept}", file=sys.stderr)
             return
-        from cyclesr.engine.checkpoint import atomic_write_bytes, serialize_checkpoint
+        from cyclesr.engine.checkpoint import serialize_checkpoint
+        from cyclesr.ops.files import atomic_write_bytes
         data = serialize_checkpoint(self.state_dict())
         atomic_write_bytes(self.paths.latest, data)
         if extra_epoch_file and self.cfg.trainer.keep_checkpoints > 0:
@@ -332,7 +326,7 @@ class Trainer:
         n = self.cfg.trainer.noref_images
         if not n or not self.ctx.is_main:
             return None
-        from cyclesr.noref import noref_from_folders, pseudo_psnr, sample_images
+        from cyclesr.eval.noref import noref_from_folders, pseudo_psnr, sample_images
         tr, seed, scale = self.cfg.dataset.train, self.cfg.trainer.seed, self.cfg.upscale
         G = self.model.G
         stats = noref_from_folders(G, tr.HR_dir, tr.LR_dir, scale, n_images=n, seed=seed)
@@ -372,7 +366,7 @@ class Trainer:
                 signal.signal(s, self._handle_signal)
         start = time.time()
         if self.ctx.is_main:  # a killed run can leave half-written temporary files behind
-            from cyclesr.engine.checkpoint import remove_stale_temp_files
+            from cyclesr.ops.files import remove_stale_temp_files
             for folder in (self.paths.checkpoints, self.paths.root / "model"):
                 for tmp in remove_stale_temp_files(folder):
                     print(f"removed {tmp} (an unfinished write of an earlier run)", file=sys.stderr)
@@ -421,7 +415,7 @@ class Trainer:
         """Write the best (else latest) SR weights and G as a safetensors model folder."""
         if not self.ctx.is_main:
             return None
-        from cyclesr.publish import publish
+        from cyclesr.modelfile.publish import publish
         sr = self.ema.net if self.ema else self.model.SR
         G = self.model.G
         if self.paths.best.exists():  # the weights that scored best on validation
@@ -440,7 +434,7 @@ class Trainer:
         if not interrupted and self.ctx.is_main:
             model_dir = self.publish()
             try:  # the report is a convenience: it must never fail a finished training
-                from cyclesr.report import build_report
+                from cyclesr.report.html import build_report
                 report = build_report(self.paths.root)
             except Exception as exc:  # noqa: BLE001
                 print(f"warning: could not write the report: {type(exc).__name__}: {exc}; "

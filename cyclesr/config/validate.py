@@ -1,0 +1,113 @@
+"""Value checks on a typed Config: impossible values stop before any work, naming the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from cyclesr.config import PIXEL_SHUFFLE_NETS, Config, ConfigError
+from cyclesr.eval.fit import is_fit
+
+__all__ = ["validate_config", "validate_paths"]
+
+
+def _fail(cfg: Config, key: str, expected: str, value) -> None:
+    raise ConfigError(f"{cfg.source}: key '{key}' must be {expected}, got {value!r}")
+
+
+def _positive(cfg: Config, key: str, value, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        _fail(cfg, key, "zero or more" if allow_zero else "greater than 0", value)
+
+
+def _choice(cfg: Config, key: str, value: str, options: tuple) -> None:
+    if value not in options:
+        _fail(cfg, key, "one of " + " | ".join(options), value)
+
+
+def _is_pow2(n: int) -> bool:
+    return n >= 1 and (n & (n - 1)) == 0
+
+
+def validate_config(cfg: Config) -> None:
+    """Check values that types alone cannot (ranges, choices, divisibility, agreement)."""
+    ds, tr, te, m, gan, t = (cfg.dataset, cfg.dataset.train, cfg.dataset.test, cfg.model,
+                            cfg.model.cyclegan, cfg.trainer)
+    _positive(cfg, "dataset.upscale", ds.upscale)
+    for key, other in (("dataset.train.upscale", tr.upscale), ("dataset.test.upscale", te.upscale),
+                       ("model.sr.upscale", m.sr.kwargs.get("upscale"))):
+        if other is not None and other != ds.upscale:
+            raise ConfigError(f"{cfg.source}: key '{key}' is {other} but dataset.upscale is "
+                              f"{ds.upscale}; they must agree (set both, or only dataset.upscale)")
+    if m.sr.name.lower() in PIXEL_SHUFFLE_NETS and not _is_pow2(ds.upscale):
+        _fail(cfg, "dataset.upscale", f"1 or a power of 2 for the pixel-shuffle network "
+              f"'{m.sr.name}' (1, 2, 4, 8)", ds.upscale)
+    for key in ("batch_size", "crop_size"):
+        _positive(cfg, f"dataset.train.{key}", getattr(tr, key))
+    _positive(cfg, "dataset.train.num_workers", tr.num_workers, allow_zero=True)
+    _positive(cfg, "dataset.train.iters_per_epoch", tr.iters_per_epoch)
+    _positive(cfg, "dataset.test.max_images", te.max_images)
+    mult = 2 ** gan.n_downsampling
+    if tr.crop_size % mult:
+        _fail(cfg, "dataset.train.crop_size", f"divisible by {mult} (the transfer generator "
+              f"downsamples {gan.n_downsampling} times by 2)", tr.crop_size)
+    for key in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D", "n_blocks"):
+        _positive(cfg, f"model.cyclegan.{key}", getattr(gan, key))
+    _positive(cfg, "model.cyclegan.n_downsampling", gan.n_downsampling, allow_zero=True)
+    _positive(cfg, "model.cyclegan.buffer_size", gan.buffer_size, allow_zero=True)
+    _positive(cfg, "model.cyclegan.d_out_channels", gan.d_out_channels)
+    for key in ("lambda_cycle", "lambda_identity", "lambda_lowfreq"):
+        _positive(cfg, f"model.cyclegan.{key}", getattr(gan, key), allow_zero=True)
+    _choice(cfg, "model.cyclegan.norm", gan.norm, ("instance", "batch", "none"))
+    _choice(cfg, "model.cyclegan.up_mode", gan.up_mode, ("transpose", "pixelshuffle", "resize"))
+    for key in ("SR_lam", "cycleSR_lam", "grad_clip", "ema_decay"):
+        _positive(cfg, f"model.{key}", getattr(m, key), allow_zero=True)
+    for key in ("cyc_lr", "SR_lr"):
+        _positive(cfg, f"model.{key}", getattr(m, key))
+    for key in ("beta1", "beta2", "ema_decay"):
+        if not 0 <= getattr(m, key) < 1:
+            _fail(cfg, f"model.{key}", "in [0, 1)", getattr(m, key))
+    for key in ("n_epoch", "n_epoch_decay", "warmup_epochs", "pretrain_epochs", "keep_checkpoints",
+                "sample_freq", "val_ps_offset", "max_bad_steps", "noref_images"):
+        _positive(cfg, f"trainer.{key}", getattr(t, key), allow_zero=True)
+    for key in ("eval_epoch", "print_freq", "epoch_count", "lr_decay_step"):
+        _positive(cfg, f"trainer.{key}", getattr(t, key))
+    if cfg.total_epochs < 1:
+        _fail(cfg, "trainer.n_epoch", "at least 1 in total with trainer.n_epoch_decay",
+              t.n_epoch)
+    if not 0 <= m.synth_mix <= 1:
+        _fail(cfg, "model.synth_mix", "in [0, 1]", m.synth_mix)
+    if m.synth_mix_end is not None and not 0 <= m.synth_mix_end <= 1:
+        _fail(cfg, "model.synth_mix_end", "in [0, 1] or null (constant synth_mix)", m.synth_mix_end)
+    if m.synth_mix > 0 and not is_fit(m.synth_recipe):  # fitted when training starts: cyclesr.eval.fit
+        from cyclesr.data.degrade import Recipe
+        try:
+            Recipe.parse(m.synth_recipe).with_scale(ds.upscale)
+        except (ValueError, TypeError, KeyError) as err:
+            _fail(cfg, "model.synth_recipe", f"a degradation recipe, a preset name or 'fit' ({err})", m.synth_recipe)
+    _choice(cfg, "trainer.lr_policy", t.lr_policy, ("linear", "step", "cosine"))
+    _choice(cfg, "trainer.amp", t.amp, ("off", "bf16", "fp16"))
+    if t.channels_last not in (True, False, "auto"):
+        _fail(cfg, "trainer.channels_last", "true, false or auto", t.channels_last)
+    if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
+        _fail(cfg, "trainer.device", "auto | cpu | cuda | cuda:N", t.device)
+
+
+def validate_paths(cfg: Config, need_train: bool = True) -> None:
+    """Check that the data folders exist (called before training starts)."""
+    keys = [("dataset.test.LR_dir", cfg.dataset.test.LR_dir),
+            ("dataset.test.HR_dir", cfg.dataset.test.HR_dir)]
+    if need_train:
+        tr = cfg.dataset.train
+        for key, value in (("dataset.train.HR_dir", tr.HR_dir), ("dataset.train.LR_dir", tr.LR_dir)):
+            if not value:
+                raise ConfigError(f"{cfg.source}: key '{key}' is not set; give a folder of images "
+                                  f"(or --set {key}=/path/to/folder)")
+            keys.append((key, value))
+    if cfg.dataset.test.HR_dir and not cfg.dataset.test.LR_dir:
+        raise ConfigError(f"{cfg.source}: key 'dataset.test.HR_dir' is set but "
+                          "'dataset.test.LR_dir' is not; validation needs LR images")
+    for key, value in keys:
+        if value and not Path(value).is_dir():
+            raise ConfigError(f"{cfg.source}: key '{key}': folder '{value}' does not exist "
+                              "(relative paths are read from the current directory)")

@@ -1,0 +1,1 @@
+"""Tiled, memory-bounded upscaling of images with a trained SR network."""

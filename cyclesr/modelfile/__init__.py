@@ -1,0 +1,1 @@
+"""Model files: the published model (safetensors + description) and exports to other formats."""

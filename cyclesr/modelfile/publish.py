@@ -1,0 +1,122 @@
+"""Published models: safetensors weights plus a JSON description of the networks.
+
+``model.safetensors`` holds the SR network (``sr.*``; the EMA weights when training kept them)
+and the learned degradation ``G`` (``G.*``); ``model.json`` beside it (and the safetensors
+metadata) says how to build them. Loading never unpickles anything.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from safetensors.torch import load_file, save as st_save
+from torch import nn
+
+from cyclesr.config import Config, config_from_dict
+from cyclesr.engine.checkpoint import CheckpointError, load_checkpoint
+from cyclesr.ops.files import atomic_write, atomic_write_bytes
+from cyclesr.model import sr_kwargs
+from cyclesr.nets.registry import create_net
+
+__all__ = ["MODEL_FORMAT", "describe", "publish", "write_model", "load_published",
+           "nets_from_checkpoint", "load_any", "load_with_description"]
+
+MODEL_FORMAT = "cyclesr-model-v1"
+
+
+def describe(cfg: Config) -> dict:
+    gan = cfg.model.cyclegan
+    return {
+        "format": MODEL_FORMAT, "scale": cfg.upscale,
+        "sr": {"name": cfg.model.sr.name, "kwargs": sr_kwargs(cfg)},
+        "G": {"name": gan.generator,
+              "kwargs": dict(input_nc=gan.input_nc, output_nc=gan.output_nc, ngf=gan.ngf,
+                             n_blocks=gan.n_blocks, norm=gan.norm, up_mode=gan.up_mode,
+                             n_downsampling=gan.n_downsampling)},
+    }
+
+
+def publish(sr: nn.Module, G: Optional[nn.Module], cfg: Config, out_dir: str | Path) -> Path:
+    """Write ``model.safetensors`` and ``model.json`` into ``out_dir`` (atomically)."""
+    return write_model(sr, G, describe(cfg), Path(out_dir) / "model.safetensors")
+
+
+def write_model(sr: nn.Module, G: Optional[nn.Module], desc: dict, path: str | Path) -> Path:
+    """Write the weights to ``path`` (``.safetensors``, the description in its metadata) and the
+    description beside it (same name, ``.json``); both atomically. Returns ``path``."""
+    path = Path(path)
+    desc = dict(desc)
+    tensors = {f"sr.{k}": v.detach().cpu().contiguous() for k, v in sr.state_dict().items()}
+    if G is not None:
+        tensors.update({f"G.{k}": v.detach().cpu().contiguous() for k, v in G.state_dict().items()})
+    else:
+        desc.pop("G", None)
+    text = json.dumps(desc, indent=2)
+    atomic_write_bytes(path, st_save(tensors, metadata={"cyclesr": text}))
+    atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
+    return path
+
+
+def _build(spec: dict, tensors: dict, prefix: str, path: Path) -> nn.Module:
+    net = create_net(spec["name"], **spec["kwargs"])
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"'{path}': weights do not fit {spec['name']}: missing "
+                              f"{missing[:5]}, unexpected {unexpected[:5]}")
+    return net.eval()
+
+
+def load_published(path: str | Path) -> tuple[nn.Module, Optional[nn.Module], int, dict]:
+    """(SR, G or None, scale, description) from a model folder or its ``.safetensors`` file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"model file '{path}' not found")
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"cannot read '{path}': {exc}") from None
+    if "cyclesr" in meta:
+        desc = json.loads(meta["cyclesr"])
+    elif path.with_suffix(".json").is_file():
+        desc = json.loads(path.with_suffix(".json").read_text())
+    else:
+        raise CheckpointError(f"'{path}' has no CycleSR description (model.json)")
+    sr = _build(desc["sr"], tensors, "sr.", path)
+    G = _build(desc["G"], tensors, "G.", path) if "G" in desc else None
+    return sr, G, int(desc["scale"]), desc
+
+
+def nets_from_checkpoint(path: str | Path, use_ema: bool = True
+                         ) -> tuple[nn.Module, nn.Module, int, Config]:
+    """(SR, G, scale, config) from a training checkpoint (loaded with weights_only=True)."""
+    state = load_checkpoint(path)
+    cfg = config_from_dict(state["config"], source=str(path))
+    from cyclesr.model import build_model
+    model = build_model(cfg)
+    model.SR.load_state_dict(state["sr_ema"] if use_ema and state.get("sr_ema") else state["nets"]["SR"])
+    model.G.load_state_dict(state["nets"]["G"])
+    return model.SR.eval(), model.G.eval(), cfg.upscale, cfg
+
+
+def load_with_description(path: str | Path, use_ema: bool = True
+                          ) -> tuple[nn.Module, Optional[nn.Module], int, dict]:
+    """SR, G (or None), scale and the networks' description (as in ``model.json``) from a
+    checkpoint (``.pt``), a model folder or a ``.safetensors`` file."""
+    p = Path(path)
+    if p.is_dir() or p.suffix == ".safetensors":
+        return load_published(p)
+    sr, G, scale, cfg = nets_from_checkpoint(p, use_ema)
+    return sr, G, scale, describe(cfg)
+
+
+def load_any(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, Optional[nn.Module], int]:
+    """SR, G and scale from a checkpoint (``.pt``), a model folder or a ``.safetensors`` file."""
+    sr, G, scale, _ = load_with_description(path, use_ema)
+    return sr, G, scale

@@ -1,0 +1,1 @@
+"""Primitives with one home each: atomic files, device choice, colour (luma), resizing."""

@@ -1,0 +1,100 @@
+"""The quality benchmark end to end on a handful of tiny generated images (tiny preset)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cyclesr.bench.quality import check_disjoint, gap_closure, run_quality_bench
+from cyclesr.data.io import list_images, save_rgb
+
+
+def _images(folder, n, size, seed, prefix="img"):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(n):
+        f = rng.uniform(2, 9, 3)
+        img = np.stack([0.5 + 0.4 * np.sin(f[c] * (xx + (c + 1) * yy) * 3.1) for c in range(3)])
+        save_rgb(torch.from_numpy(img).float().clamp(0, 1), folder / f"{prefix}_{i:02d}.png")
+
+
+def test_gap_closure_formula():
+    assert gap_closure(20.0, 23.0, 24.0) == pytest.approx(0.75)
+    assert gap_closure(20.0, 20.0, 24.0) == 0.0
+
+
+def test_quality_bench_tiny(tmp_path):
+    _images(tmp_path / "hr", 6, 96, 0)
+    _images(tmp_path / "test", 2, 72, 1, prefix="test")
+    res = run_quality_bench(tmp_path / "out", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
+                            recipe="mild", preset="tiny", seed=0, device="cpu", log=lambda *a: None)
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    for key in ("bicubic", "bicubic_pairs", "cyclesr", "oracle"):
+        assert set(saved[key]) == {"psnr_y", "ssim_y", "psnr_rgb"}
+        assert np.isfinite(saved[key]["psnr_y"])
+    b, c, d = (saved[k]["psnr_y"] for k in ("bicubic_pairs", "cyclesr", "oracle"))
+    assert saved["gap_closure"] == pytest.approx((c - b) / (d - b))
+    assert "spearman_neg_kid_vs_psnr_y" in saved["noref"] and "spearman_pseudo_psnr_vs_psnr_y" in saved["noref"]
+    assert all(np.isfinite(row["pseudo_psnr"]) for row in saved["noref"]["checkpoints"])
+    assert (tmp_path / "out" / "results.md").read_text().startswith("| method")
+    # the training folders hold only training images: no test image, by pixels or name
+    data = tmp_path / "out" / "data"
+    train_names = {p.name for d in ("hr", "real_lr", "oracle_lr") for p in list_images(data / d)}
+    assert len(list_images(data / "hr")) == 3 and len(list_images(data / "real_lr")) == 3
+    assert not train_names & {p.name for p in list_images(data / "test_hr")}
+    check_disjoint([data / "hr", data / "real_lr", data / "oracle_lr"], [data / "test_hr"])
+    assert res["settings"]["sr_updates"] == 9
+    # --baselines-only stops after (a), (b), (d); --reuse-baselines takes them as they are
+    base = run_quality_bench(tmp_path / "base", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
+                             recipe="mild", preset="tiny", seed=0, device="cpu", baselines_only=True,
+                             log=lambda *a: None)
+    assert set(base) == {"bicubic", "bicubic_pairs", "oracle", "settings"}
+    assert not (tmp_path / "base" / "cyclesr_run").exists()
+    assert base["oracle"] == saved["oracle"]  # same seed, same data: the same baseline
+    again = run_quality_bench(tmp_path / "again", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
+                              recipe="mild", preset="tiny", seed=0, device="cpu", checkpoint_curve=False,
+                              reuse_baselines=tmp_path / "base" / "baselines.json", log=lambda *a: None)
+    assert again["oracle"] == base["oracle"] and "cyclesr" in again
+
+
+def test_check_disjoint_catches_leak(tmp_path):
+    _images(tmp_path / "a", 2, 32, 0)
+    _images(tmp_path / "b", 1, 32, 0)  # same pixels as a/img_00
+    with pytest.raises(ValueError, match="also a training image"):
+        check_disjoint([tmp_path / "a"], [tmp_path / "b"])
+
+
+def test_bicubic_residual_sr_starts_at_bicubic():
+    import torch.nn.functional as nnf
+
+    from cyclesr.nets.registry import create_net
+
+    net = create_net("cyclesr.nets.fastsr:BicubicResidualSR", num_feat=8, num_block=1, upscale=4)
+    x = torch.rand(1, 3, 10, 13)
+    assert net.scale == 4
+    assert torch.allclose(net(x), nnf.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False))
+
+
+def test_camera_design_gives_the_sr_network_the_same_budget(tmp_path):
+    from cyclesr.bench.quality_presets import PRESETS, cyclesr_layout
+    from cyclesr.config import config_from_dict
+    from cyclesr.engine.schedule import phase_at
+
+    p = PRESETS["cpu-small"]
+    mix, camera, jpeg = (config_from_dict(cyclesr_layout(p, d, "hr", "lr", 0))
+                         for d in ("improved-mix", "camera", "camera-jpeg"))
+    assert camera.trainer.pretrain_epochs == 0 and camera.model.synth_mix == 0
+    assert camera.model.cyclegan.generator.endswith("CameraNoiseGenerator")
+    assert jpeg.model.cyclegan.generator.endswith("CameraJpegGenerator")
+    assert jpeg.trainer == camera.trainer and jpeg.model.sr == camera.model.sr
+    assert camera.model.cyclegan.lambda_cycle == 0 and camera.model.cycleSR_lam == 0
+    sr_epochs = [[e for e in range(1, c.total_epochs + 1) if phase_at(e, c.trainer).train_sr] for c in (mix, camera)]
+    assert sr_epochs[0] == sr_epochs[1]  # the same SR updates at the same learning rates
+    assert all(phase_at(e, camera.trainer).name == "joint" for e in sr_epochs[1])
+    _images(tmp_path / "hr", 6, 96, 0)
+    _images(tmp_path / "test", 2, 72, 1, prefix="test")
+    res = run_quality_bench(tmp_path / "out", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
+                            recipe="mild", preset="tiny", design="camera-jpeg", seed=0, device="cpu",
+                            checkpoint_curve=False, log=lambda *a: None)
+    assert np.isfinite(res["cyclesr"]["psnr_y"]) and res["settings"]["design"] == "camera-jpeg"

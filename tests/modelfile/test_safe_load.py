@@ -1,0 +1,102 @@
+"""Model files never run code: a checkpoint that would execute something when unpickled is
+refused with a clear message, and published models load without unpickling at all."""
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import cyclesr
+from cyclesr.cli import main
+from cyclesr.config import config_from_dict
+from cyclesr.engine.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
+from cyclesr.model import build_model
+from cyclesr.modelfile.publish import publish
+
+
+class _CreatesMarker:
+    """Unpickling this calls open(marker, "w"): a stand-in for any code an attacker would run."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def evil(tmp_path):
+    """(evil torch.save file, evil plain-pickle file, marker path that must never appear)."""
+    marker = tmp_path / "pwned.txt"
+    payload = {"format": FORMAT, "nets": {}, "config": {}, "trap": _CreatesMarker(marker)}
+    torch.save(payload, tmp_path / "evil.pt")
+    with open(tmp_path / "evil_legacy.pt", "wb") as f:
+        pickle.dump(payload, f, protocol=2)
+    return tmp_path / "evil.pt", tmp_path / "evil_legacy.pt", marker
+
+
+@pytest.fixture
+def tiny_cfg():
+    return config_from_dict({"dataset": {"upscale": 2},
+                             "model": {"cyclegan": {"ngf": 4, "n_blocks": 1, "n_downsampling": 0},
+                                       "sr": {"name": "VDSR", "SR_nb": 1, "SR_nf": 4, "SR_norm_type": "none"}}})
+
+
+def test_the_crafted_file_really_runs_code_when_unpickled_unsafely(evil):
+    path, _, marker = evil
+    torch.load(path, weights_only=False)  # what an unsafe loader would do
+    assert marker.exists()
+    marker.unlink()
+
+
+def test_load_checkpoint_refuses_and_runs_nothing(evil):
+    path, legacy, marker = evil
+    for p in (path, legacy):
+        with pytest.raises(CheckpointError, match="refused to load") as info:
+            load_checkpoint(p)
+        assert str(p) in str(info.value) and "could run code" in str(info.value)
+    assert not marker.exists()
+
+
+def test_cli_and_api_refuse_with_a_clear_message(evil, tmp_path, capsys):
+    path, _, marker = evil
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")
+    rc = main(["upscale", "--checkpoint", str(path), str(tmp_path / "photo.png"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.startswith("error: refused to load") and str(path) in err
+    assert main(["export", "--checkpoint", str(path), "--format", "onnx"]) != 0
+    assert "refused to load" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="refused to load"):
+        cyclesr.load(path)
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_broken_checkpoints_give_clear_errors(tmp_path, tiny_cfg):
+    good = save_checkpoint({"config": tiny_cfg.to_dict()}, tmp_path / "good.pt")
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a CycleSR checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_published_model_loads_without_unpickling(tmp_path, tiny_cfg, monkeypatch):
+    torch.manual_seed(0)
+    nets = build_model(tiny_cfg)
+    folder = publish(nets.SR, nets.G, tiny_cfg, tmp_path / "model").parent
+    assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.safetensors"]
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("torch.load must not be used for published models")
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    for source in (folder, folder / "model.safetensors"):
+        model = cyclesr.load(source, device="cpu")
+        x = torch.rand(1, 3, 5, 7)
+        with torch.no_grad():
+            assert torch.equal(model.sr(x), nets.SR.eval()(x))
+            assert torch.equal(model.G(x), nets.G.eval()(x))
+        assert model.scale == 2
