@@ -20,6 +20,8 @@ import torch
 from PIL import Image
 
 from cyclesr.data.png16 import encode_png, needs_png16_reader, read_png16
+from cyclesr.ops.color import gray as luma
+from cyclesr.ops.image import from_uint8, to_integer_array, to_uint8
 
 __all__ = [
     "IMAGE_EXTS", "ImageReadError", "LoadedImage", "list_images", "read_image", "load_rgb",
@@ -172,16 +174,6 @@ def load_rgb(path: str | Path) -> torch.Tensor:
     return read_image(path).rgb
 
 
-def to_uint8(image: torch.Tensor) -> torch.Tensor:
-    """Float [0, 1] -> uint8 [0, 255], clamped and rounded; same layout."""
-    return image.detach().clamp(0, 1).mul(255).round().to(torch.uint8)
-
-
-def from_uint8(image: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """uint8 [0, 255] (tensor or array) -> float32 [0, 1]; same layout."""
-    return torch.as_tensor(image).to(torch.float32).div(255)
-
-
 def _to_pixels(rgb: torch.Tensor, alpha: torch.Tensor | None, bit_depth: int, gray: bool) -> np.ndarray:
     """(3|1, H, W) float [0, 1] -> (H, W, C) uint8/uint16 array with C in 1-4."""
     rgb = rgb.detach().float().cpu()
@@ -189,14 +181,12 @@ def _to_pixels(rgb: torch.Tensor, alpha: torch.Tensor | None, bit_depth: int, gr
         rgb = rgb[0]
     if rgb.dim() != 3 or rgb.shape[0] not in (1, 3):
         raise ValueError(f"expected an image tensor (3, H, W) or (1, H, W), got {tuple(rgb.shape)}")
-    if gray and rgb.shape[0] == 3:  # ITU-R BT.601 luma, as Pillow's convert("L")
-        rgb = (rgb * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    if gray and rgb.shape[0] == 3:  # full-range luma, as Pillow's convert("L")
+        rgb = luma(rgb)
     elif not gray and rgb.shape[0] == 1:
         rgb = rgb.expand(3, -1, -1)
     channels = [rgb] if alpha is None else [rgb, alpha.detach().float().cpu().reshape(1, *rgb.shape[1:])]
-    values = torch.cat(channels).clamp(0, 1).permute(1, 2, 0).numpy()
-    max_value, dtype = (65535, np.uint16) if bit_depth == 16 else (255, np.uint8)
-    return np.rint(values * max_value).astype(dtype)
+    return to_integer_array(torch.cat(channels).permute(1, 2, 0).numpy(), bit_depth)
 
 
 def _write_pil(handle, pixels: np.ndarray, fmt: str, quality: int, exif, icc) -> None:

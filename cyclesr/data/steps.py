@@ -15,6 +15,7 @@ from PIL import Image
 from cyclesr.data.kernels import BLUR_KINDS, blur_kernel, default_kernel_size, filter2d, motion_kernel
 from cyclesr.data.noise_pool import tile_noise
 from cyclesr.data.recipe import Fixed, Param, Range, parse_value
+from cyclesr.ops.color import gray as luma
 from cyclesr.ops.resize import RESIZE_MODES, resize
 
 __all__ = ["Step", "Blur", "Motion", "Down", "Resize", "Noise", "Inject", "Jpeg", "Sharpen", "STEPS", "make_step"]
@@ -184,8 +185,7 @@ class Resize(Step):
 def _luma(image: torch.Tensor) -> torch.Tensor:
     if image.shape[-3] != 3:
         return image.mean(-3, keepdim=True)
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device)
-    return (image * weights.view(3, 1, 1)).sum(-3, keepdim=True)
+    return luma(image)
 
 
 class Noise(Step):

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cyclesr.ops.color import rgb_to_y
+from cyclesr.ops.image import quantize
+
 __all__ = [
     "rgb_to_y",
     "quantize",
@@ -23,23 +26,7 @@ __all__ = [
     "image_metrics",
 ]
 
-# MATLAB rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B for R, G, B in [0, 1] (Y in 0..255).
-_Y_WEIGHTS = (65.481, 128.553, 24.966)
 _SSIM_WINDOW, _SSIM_SIGMA, _SSIM_K1, _SSIM_K2 = 11, 1.5, 0.01, 0.03
-
-
-def rgb_to_y(img: Tensor) -> Tensor:
-    """MATLAB-compatible BT.601 luma of RGB in [0, 1], returned in [16/255, 235/255].
-
-    (3, H, W) gives (1, H, W); (N, 3, H, W) gives (N, 1, H, W).
-    """
-    weights = torch.tensor(_Y_WEIGHTS, dtype=img.dtype, device=img.device).view(3, 1, 1)
-    return ((img * weights).sum(dim=-3, keepdim=True) + 16.0) / 255.0
-
-
-def quantize(img: Tensor) -> Tensor:
-    """Clamp to [0, 1] and round to the nearest of the 256 uint8 levels (dtype unchanged)."""
-    return torch.round(img.clamp(0.0, 1.0) * 255.0) / 255.0
 
 
 def _as_batch(img: Tensor) -> Tensor:

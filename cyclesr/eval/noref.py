@@ -29,18 +29,15 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
 
+from cyclesr.ops.color import rgb_to_y
+
 __all__ = ["PatchFeatures", "kid", "noise_sigma", "blockiness", "sharpness", "image_stats",
            "noref_scores", "spearman", "generate_fake_lr", "sample_images", "noref_from_folders",
            "evaluate_noref", "pseudo_psnr"]
 
-_Y = (65.481 / 255, 128.553 / 255, 24.966 / 255)
-
-
 def _y255(img: Tensor) -> Tensor:
-    """(3, H, W) or (N, 3, H, W) in [0, 1] -> (N, 1, H, W) luma in [0, 255]."""
-    img = img.unsqueeze(0) if img.dim() == 3 else img
-    w = torch.tensor(_Y, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
-    return (img * w).sum(1, keepdim=True) * 255.0 + 16.0
+    """(3, H, W) or (N, 3, H, W) in [0, 1] -> (N, 1, H, W) MATLAB luma in [16, 235]."""
+    return rgb_to_y(img.unsqueeze(0) if img.dim() == 3 else img) * 255.0
 
 
 class PatchFeatures(nn.Module):

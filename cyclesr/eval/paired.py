@@ -5,26 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import torch
-import torch.nn.functional as nnf
 from torch import nn
 
 from cyclesr.data.datasets import PairedDataset
 from cyclesr.data.io import write_image
 from cyclesr.inference.upscale import upscale_tensor
 from cyclesr.eval.metrics import image_metrics
+from cyclesr.ops.resize import bicubic_upscale
 
 __all__ = ["bicubic_upscale", "evaluate_sr", "mean_metrics", "METRIC_KEYS"]
 
 METRIC_KEYS = ("psnr_rgb", "psnr_y", "ssim_y")
-
-
-def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The baseline every SR result is compared with."""
-    batched = lr.dim() == 4
-    x = lr if batched else lr.unsqueeze(0)
-    out = nnf.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
-    return out if batched else out[0]
 
 
 def mean_metrics(rows: list[dict]) -> dict:

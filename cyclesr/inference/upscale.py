@@ -5,7 +5,6 @@ be combined differently. Tiling itself lives in ``cyclesr.inference.tiling`` and
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cyclesr.inference.tiling import auto_tile_size, upscale_tensor
+from cyclesr.ops.resize import gaussian_blur, resize
 
 __all__ = ["upscale_tensor", "auto_tile_size", "tta_upscale", "color_fix", "upscale_image"]
 
@@ -37,18 +37,6 @@ def tta_upscale(fn: Callable[[Tensor], Tensor], lr: Tensor) -> Tensor:
     return total / 8
 
 
-def _gaussian_blur(img: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of (N, C, H, W) with replicate padding (any image size)."""
-    radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=img.dtype, device=img.device)
-    kernel = torch.exp(-(x**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = img.shape[1]
-    img = F.pad(img, (radius, radius, radius, radius), mode="replicate")
-    img = F.conv2d(img, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(img, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
 def color_fix(sr: Tensor, lr: Tensor, scale: float) -> Tensor:
     """Replace the low frequencies of ``sr`` with those of ``lr`` (fixes colour and tone shifts).
 
@@ -60,7 +48,7 @@ def color_fix(sr: Tensor, lr: Tensor, scale: float) -> Tensor:
     lr4 = lr.unsqueeze(0) if lr.dim() == 3 else lr
     lr_up = F.interpolate(lr4.to(sr4), size=sr4.shape[-2:], mode="bicubic", align_corners=False)
     sigma = 2.0 * max(float(scale), 0.5)
-    fixed = (sr4 - _gaussian_blur(sr4, sigma) + _gaussian_blur(lr_up, sigma)).clamp(0.0, 1.0)
+    fixed = (sr4 - gaussian_blur(sr4, sigma) + gaussian_blur(lr_up, sigma)).clamp(0.0, 1.0)
     return fixed[0] if single else fixed
 
 
@@ -69,12 +57,7 @@ _color_fix = color_fix  # ``upscale_image`` has a keyword of the same name
 
 def _resize(img: Tensor, size: tuple[int, int]) -> Tensor:
     """Antialiased bicubic resize of (C, H, W) or (N, C, H, W), clamped to [0, 1]."""
-    single = img.dim() == 3
-    img4 = img.unsqueeze(0) if single else img
-    if tuple(img4.shape[-2:]) != tuple(size):
-        img4 = F.interpolate(img4, size=size, mode="bicubic", align_corners=False, antialias=True)
-    img4 = img4.clamp(0.0, 1.0)
-    return img4[0] if single else img4
+    return resize(img, size, "bicubic").clamp(0.0, 1.0)
 
 
 def upscale_image(

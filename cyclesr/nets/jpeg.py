@@ -25,6 +25,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from cyclesr.ops.color import JFIF_LUMA
+
 __all__ = ["jpeg_round_trip", "quant_tables", "estimate_quality"]
 
 # ITU-T T.81 Annex K, tables K.1 (luminance) and K.2 (chrominance)
@@ -37,7 +39,7 @@ _CHROMA = [
     17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
     24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32
 # JFIF RGB -> YCbCr (offsets of 128 for the chroma handled by the level shift)
-_RGB2YCC = [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+_RGB2YCC = [list(JFIF_LUMA), [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
 
 
 def _dct_matrix(n: int = 8) -> Tensor:

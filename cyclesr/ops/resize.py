@@ -1,4 +1,5 @@
-"""Resizing of (C, H, W) or (N, C, H, W) float images with torch (device-agnostic)."""
+"""Resizing and blurring of (C, H, W) or (N, C, H, W) float images with torch (device-agnostic):
+the one home of these operations for data, evaluation and inference."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["RESIZE_MODES", "resize", "bicubic_downscale", "crop_to_multiple"]
+__all__ = ["RESIZE_MODES", "resize", "bicubic_downscale", "bicubic_upscale", "crop_to_multiple", "gaussian_blur"]
 
 RESIZE_MODES = ("bicubic", "bilinear", "area", "nearest")
 
@@ -61,3 +62,29 @@ def bicubic_downscale(image: torch.Tensor, scale: float) -> torch.Tensor:
     height, width = image.shape[-2:]
     size = math.floor(height / scale + 1e-6), math.floor(width / scale + 1e-6)
     return resize(image, size, "bicubic")
+
+
+def bicubic_upscale(image: torch.Tensor, scale: int | tuple[int, int]) -> torch.Tensor:
+    """Plain bicubic upsampling (Keys' kernel, a = -0.75, edges replicated; no antialiasing,
+    which only matters when shrinking) by an integer factor or to a (height, width), clamped to
+    [0, 1]: the bicubic baseline SR results are compared with."""
+    batch = image if image.dim() == 4 else image.unsqueeze(0)
+    if isinstance(scale, tuple):
+        out = F.interpolate(batch, size=scale, mode="bicubic", align_corners=False)
+    else:
+        out = F.interpolate(batch, scale_factor=scale, mode="bicubic", align_corners=False)
+    out = out.clamp(0, 1)
+    return out if image.dim() == 4 else out.squeeze(0)
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (radius ceil(3 sigma)) of (N, C, H, W), edges replicated, so any
+    image size works."""
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = image.shape[1]
+    image = F.pad(image, (radius, radius, radius, radius), mode="replicate")
+    image = F.conv2d(image, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(image, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
