@@ -19,7 +19,7 @@ from cyclesr.config import Config
 from cyclesr.engine.buffer import ImageBuffer
 from cyclesr.engine.setup import (apply_memory_formats, make_optimizers, make_settings,
                                   memory_formats)
-from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
+from cyclesr.engine.steps import StepNets, run_step
 from cyclesr.model import build_model
 from cyclesr.ops.device import resolve_device
 
@@ -75,10 +75,7 @@ def step_runner(cfg: Config, phase: str, device: torch.device, batch: int,
     buffers = (ImageBuffer(size, 1), ImageBuffer(size, 2))
 
     def run() -> None:
-        if phase == "pretrain":
-            pretrain_step(nets, optim, data, settings)
-        else:
-            transfer_step(nets, optim, data, settings, buffers, joint=phase == "joint")
+        run_step(phase, nets, optim, data, settings, buffers)
         if optim.scaler is not None:
             optim.scaler.update()
     return run

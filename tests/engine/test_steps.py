@@ -8,7 +8,7 @@ import torch
 from cyclesr.config import config_from_dict
 from cyclesr.engine.buffer import ImageBuffer
 from cyclesr.engine.setup import make_optimizers, make_settings
-from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
+from cyclesr.engine.steps import StepNets, joint_step, pretrain_step, run_step, transfer_step
 from cyclesr.model import build_model
 from cyclesr.bench.reference_step import make_reference_optimizers, reference_transfer_step
 
@@ -54,8 +54,7 @@ def test_phase_updates_the_right_networks(phase, expected):
     model, nets, opt, bufs = setup(cfg)
     before = snapshot(model)
     s = make_settings(cfg, torch.device("cpu"))
-    out = (pretrain_step(nets, opt, batch(), s) if phase == "pretrain"
-           else transfer_step(nets, opt, batch(), s, bufs, joint=phase == "joint"))
+    out = run_step(phase, nets, opt, batch(), s, bufs)
     assert out["ok"] and changed(before, model) == expected
     assert all(torch.isfinite(v) for v in out["losses"].values())
 
@@ -71,7 +70,7 @@ def test_optimised_step_equals_plain_step(joint, lams):
     opt_b = make_reference_optimizers(model_b, cfg)
     for _ in range(2):  # two iterations: the buffer starts swapping, Adam has momentum
         data = batch(torch.float64)
-        transfer_step(nets_a, opt_a, data, s, bufs_a, joint=joint)
+        (joint_step if joint else transfer_step)(nets_a, opt_a, data, s, bufs_a)
         reference_transfer_step(model_b, opt_b, data, s, bufs_b, joint=joint)
     # float64, so batching changes nothing visible; atol is far below one Adam step (lr 2e-4)
     for k in NAMES:
@@ -91,7 +90,7 @@ def test_bf16_autocast_on_cpu_runs_the_step_in_bf16():
     for s in (s32, s16):
         model, nets, opt, bufs = setup(cfg)
         before = snapshot(model)
-        out = transfer_step(nets, opt, batch(), s, bufs, joint=True)
+        out = joint_step(nets, opt, batch(), s, bufs)
         assert out["ok"]
         losses.append(out["losses"])
         results.append({k: [p - b for p, b in zip(getattr(model, k).parameters(), before[k])] for k in NAMES})
@@ -144,8 +143,8 @@ def test_synthetic_only_sr_update_ignores_the_generator(cycle_sr_lam):
     for p in model_b.G.parameters():  # another generator
         p.data.add_(0.1 * torch.randn_like(p))
     model_c, nets_c, opt_c, _ = setup(cfg, torch.float64)
-    out_a = transfer_step(nets_a, opt_a, data, s, bufs_a, joint=True)
-    transfer_step(nets_b, opt_b, data, s, bufs_b, joint=True)
+    out_a = joint_step(nets_a, opt_a, data, s, bufs_a)
+    joint_step(nets_b, opt_b, data, s, bufs_b)
     pretrain_step(nets_c, opt_c, {"clean_lr": data["synth_lr"], "hr": data["hr"]}, s)
     for pa, pb, pc in zip(model_a.SR.parameters(), model_b.SR.parameters(), model_c.SR.parameters()):
         assert torch.equal(pa, pb)  # G does not matter at all
@@ -156,7 +155,7 @@ def test_synthetic_only_sr_update_ignores_the_generator(cycle_sr_lam):
     # G's update is the one without any SR loss (cycleSR_lam = 0 with an unmixed batch)
     ref_cfg = tiny_cfg(SR_lam=1.0, cycleSR_lam=0.0, grad_clip=0.0)
     model_d, nets_d, opt_d, bufs_d = setup(ref_cfg, torch.float64)
-    transfer_step(nets_d, opt_d, data, make_settings(ref_cfg, torch.device("cpu")), bufs_d, joint=True)
+    joint_step(nets_d, opt_d, data, make_settings(ref_cfg, torch.device("cpu")), bufs_d)
     for pa, pd in zip(model_a.G.parameters(), model_d.G.parameters()):
         assert torch.allclose(pa, pd, rtol=0, atol=1e-7)
 
@@ -173,7 +172,7 @@ def test_mixed_batch_generator_sr_loss_covers_only_its_samples():
     ref, ref_nets, _, _ = setup(cfg, torch.float64)
     for o in (opt.gen, opt.sr, opt.d_x, opt.d_y):  # read the gradients instead of stepping
         o.step = lambda *a, **k: None
-    transfer_step(nets, opt, data, s, bufs, joint=True)
+    joint_step(nets, opt, data, s, bufs)
     # by hand: CycleGAN losses + cycleSR_lam * SR loss on the G(X) sample for G; SR_lam * batch mean for SR
     x, hr = data["clean_lr"], data["hr"]
     fake = ref.G(x)
@@ -192,7 +191,7 @@ def test_mixed_batch_generator_sr_loss_covers_only_its_samples():
     model0, nets0, opt0, bufs0 = setup(cfg0, torch.float64)
     for o in (opt0.gen, opt0.sr, opt0.d_x, opt0.d_y):
         o.step = lambda *a, **k: None
-    transfer_step(nets0, opt0, data, make_settings(cfg0, torch.device("cpu")), bufs0, joint=True)
+    joint_step(nets0, opt0, data, make_settings(cfg0, torch.device("cpu")), bufs0)
     scale = max(float(g.abs().max()) for g in g_sr if g is not None)
     assert scale > 0
     for p, p0, g in zip(model.G.parameters(), model0.G.parameters(), g_sr):
@@ -212,6 +211,6 @@ def test_low_frequency_consistency_loss():
         expected = 10.0 * torch.nn.functional.l1_loss(
             torch.nn.functional.avg_pool2d(model.G(data["clean_lr"]), 4),
             torch.nn.functional.avg_pool2d(data["clean_lr"], 4))
-    out = transfer_step(nets, opt, data, make_settings(cfg, torch.device("cpu")), bufs, joint=False)
+    out = transfer_step(nets, opt, data, make_settings(cfg, torch.device("cpu")), bufs)
     assert {"lowfreq_x", "lowfreq_y"} <= set(out["losses"])
     assert torch.allclose(out["losses"]["lowfreq_x"], expected, rtol=1e-4)
