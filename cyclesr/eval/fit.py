@@ -100,21 +100,21 @@ def fit_recipe(hr_images: Sequence[Tensor], real_lr: Sequence[Tensor], scale: in
     (3, H, W) tensors in [0, 1]); see the module docstring. HR images of at least 32 * scale
     pixels on each side let it compare 32 px patches; smaller ones work with smaller patches."""
     from cyclesr.data.degrade import Recipe
-    from cyclesr.eval.noref import _features, _trained_features, kid
+    from cyclesr.eval.features import kid, patch_features, trained_features
 
     if len(hr_images) < 2 or len(real_lr) < 2:
         raise ValueError("fitting a recipe needs at least 2 HR and 2 real LR images")
-    net = _trained_features()
+    net = trained_features()
     # 32 px patches, or less where the images are smaller
     patch = min(32, *(min(im.shape[-2:]) for im in real_lr), *(min(im.shape[-2:]) // scale for im in hr_images))
-    f_real = _features(list(real_lr), net, patch, 16, seed + 1)
+    f_real = patch_features(list(real_lr), net, patch, 16, seed + 1)
     scored = []
     grid = [Candidate(b, n, q) for b, n, q in itertools.product(blur, noise, jpeg)]
     for i, cand in enumerate(grid):
         recipe = Recipe.parse(cand.recipe()).with_scale(scale)
         # the same crops and the same draws for every candidate (common random numbers)
         fake = [recipe.apply(hr, np.random.default_rng([seed, k]))[0] for k, hr in enumerate(hr_images)]
-        scored.append((kid(_features(fake, net, patch, 16, seed), f_real, seed=seed)[0], i))
+        scored.append((kid(patch_features(fake, net, patch, 16, seed), f_real, seed=seed)[0], i))
         if log and (i + 1) % 30 == 0:
             log(f"fit: {i + 1}/{len(grid)} candidate recipes scored")
     scored.sort()
