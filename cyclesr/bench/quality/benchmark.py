@@ -1,0 +1,190 @@
+"""``cyclesr bench quality``: does CycleSR beat an SR network trained on bicubic pairs, and how
+close does it come to the same network trained on the true pairs?
+
+Four methods, evaluated on a paired test set degraded like the real LR (PSNR/SSIM on Y with
+crop border = scale, and RGB PSNR):
+
+- ``bicubic``: bicubic upsampling of the test LR;
+- ``bicubic_pairs`` (b): the SR network trained on (bicubic(HR), HR) crops;
+- ``cyclesr`` (c): CycleSR on unpaired data: HR images and real LR from *other* images;
+- ``oracle`` (d): the SR network trained on the true (degraded LR, HR) crops.
+
+Equal budget: (b), (c) and (d) use the same SR network (same initial weights), LR patch,
+batch, optimizer (Adam, same betas, learning rate and schedule per epoch, gradient clipping)
+and the same number of SR updates: CycleSR's pretrain + joint iterations. CycleSR's transfer
+networks train on top of that budget (its warm-up and the transfer half of each joint step).
+
+``gap_closure = (c - b) / (d - b)`` on Y-PSNR. Across CycleSR's per-epoch checkpoints the
+no-reference score (``cyclesr.eval.noref``: KID of G(X) against real LR) and the pseudo-PSNR
+are compared with the test PSNR by Spearman correlation.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from cyclesr.bench.quality.baselines import train_sr_only
+from cyclesr.bench.quality.data import prepare_data
+from cyclesr.bench.quality.evaluate import checkpoint_study, score_test_set
+from cyclesr.bench.quality.presets import DEFAULT_DESIGN, PRESETS, cyclesr_layout, sr_updates
+from cyclesr.config import config_from_dict
+from cyclesr.data.io import list_images
+from cyclesr.engine.checkpoint import load_checkpoint
+from cyclesr.model import build_model
+from cyclesr.ops.device import resolve_device
+
+__all__ = ["run_quality_bench", "gap_closure", "markdown_table", "METHODS",
+           "DEFAULT_HR_TRAIN", "DEFAULT_TEST_HR"]
+
+METHODS = ("bicubic", "bicubic_pairs", "cyclesr", "oracle")
+_LABELS = {"bicubic": "(a) bicubic upsampling", "bicubic_pairs": "(b) SR on bicubic pairs",
+           "cyclesr": "(c) CycleSR, unpaired", "oracle": "(d) SR on true pairs (oracle)"}
+DEFAULT_HR_TRAIN = "../shared/data/BSD100/HR"
+DEFAULT_TEST_HR = ("../shared/data/Set14/HR", "../shared/data/Set5/HR")
+_BASELINES = ("bicubic", "bicubic_pairs", "oracle")
+
+
+def gap_closure(b: float, c: float, d: float) -> float:
+    """(c - b) / (d - b): 0 = no better than bicubic pairs, 1 = as good as the oracle."""
+    return (c - b) / (d - b) if d != b else float("nan")
+
+
+def _reused_baselines(path, cfg, preset: str, recipe, seed: int) -> dict:
+    """(a), (b), (d) of an earlier run, which must share this run's preset, recipe, seed and SR."""
+    prev = json.loads(Path(path).read_text())
+    same = {k: prev["settings"][k] for k in ("preset", "recipe", "seed", "sr_net", "sr_kwargs")}
+    if same != {"preset": preset, "recipe": recipe, "seed": seed, "sr_net": cfg.model.sr.name,
+                "sr_kwargs": dict(cfg.model.sr.kwargs)}:
+        raise ValueError(f"--reuse-baselines {path}: its settings {same} differ from this run's")
+    return {k: prev[k] for k in _BASELINES}
+
+
+def _train_baselines(cfg, dirs: dict, p: dict, seed: int, dev, times: dict, log) -> dict:
+    """Train and score (b) and (d); (a) comes with (b)'s scores."""
+    results: dict = {}
+    log(f"[quality] (b) SR on bicubic pairs: {sr_updates(p)} updates")
+    t0 = time.time()
+    net_b = train_sr_only(cfg, dirs["hr"], None, seed, dev, log)
+    results["bicubic_pairs"], results["bicubic"] = score_test_set(net_b, dirs, dev, p["max_test"])
+    times["bicubic_pairs"] = time.time() - t0
+    log(f"  (a) bicubic {results['bicubic']}\n  (b) {results['bicubic_pairs']}")
+
+    log(f"[quality] (d) oracle: SR on true pairs: {sr_updates(p)} updates")
+    t0 = time.time()
+    net_d = train_sr_only(cfg, dirs["hr"], dirs["oracle_lr"], seed, dev, log)
+    results["oracle"], _ = score_test_set(net_d, dirs, dev, p["max_test"])
+    times["oracle"] = time.time() - t0
+    log(f"  (d) {results['oracle']}")
+    return results
+
+
+def _train_cyclesr(cfg, out: Path, dirs: dict, p: dict, dev) -> tuple[dict, Path]:
+    """Train CycleSR (c) and score its last SR network; returns the scores and the run folder."""
+    from cyclesr.engine.trainer import train  # local: the trainer pulls in logging extras
+
+    run_dir = out / "cyclesr_run"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    train(cfg, run_dir, device=str(dev), progress=False)
+    model = build_model(cfg).to(dev)
+    model.SR.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "latest.pt")["nets"]["SR"])
+    scores, _ = score_test_set(model.SR.eval(), dirs, dev, p["max_test"])
+    return scores, run_dir
+
+
+def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAIN,
+                      test_hr: Sequence[str | Path] = DEFAULT_TEST_HR, recipe: Optional[str] = None,
+                      real_lr=None, oracle_lr=None, test_lr=None, preset: str = "cpu-small",
+                      design: str | Path = DEFAULT_DESIGN, seed: int = 0,
+                      overrides: Optional[list[str]] = None, device: Optional[str] = None,
+                      checkpoint_curve: bool = True, reuse_baselines: Optional[str | Path] = None,
+                      baselines_only: bool = False, log=print) -> dict:
+    """Prepare the data, train (b), (c), (d), evaluate all four; write ``results.json`` and
+    ``results.md`` under ``out`` and return the results dict. ``design``: a product design name
+    or a YAML design file (``presets``). ``baselines_only``: stop after (a), (b), (d) and return
+    what ``baselines.json`` holds. ``reuse_baselines``: a results.json of an earlier run with
+    the same preset, recipe, seed and SR settings whose (a), (b), (d) are taken as they are
+    (for ablations of the transfer design only)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    if reuse_baselines and baselines_only:
+        raise ValueError("--baselines-only and --reuse-baselines exclude each other")
+    p, out, start = PRESETS[preset], Path(out), time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    pathify = lambda v: None if v is None else Path(v)  # noqa: E731
+    dirs = prepare_data(out, Path(hr_train), [Path(t) for t in test_hr], recipe, pathify(real_lr),
+                        pathify(oracle_lr), pathify(test_lr), seed)
+    raw = cyclesr_layout(p, design, str(dirs["hr"]), str(dirs["real_lr"]), seed)
+    cfg = config_from_dict(raw, source=f"bench quality preset {preset}", overrides=overrides)
+    dev = resolve_device(device)
+    times: dict[str, float] = {}
+    describe = dict(p=p, cfg=cfg, dirs=dirs, preset=preset, design=design, recipe=recipe, seed=seed,
+                    overrides=overrides, dev=dev)
+
+    if reuse_baselines:
+        results = _reused_baselines(reuse_baselines, cfg, preset, recipe, seed)
+        log(f"[quality] (a), (b), (d) taken from {reuse_baselines}")
+    else:
+        results = _train_baselines(cfg, dirs, p, seed, dev, times, log)
+        baselines = {**results, "settings": _settings(**describe, reuse_baselines=None)}
+        (out / "baselines.json").write_text(json.dumps(baselines, indent=2))
+        if baselines_only:
+            log(f"[quality] baselines written to {out / 'baselines.json'}; measure designs with "
+                f"--reuse-baselines {out / 'baselines.json'}")
+            return baselines
+
+    log(f"[quality] (c) CycleSR ({design} design), unpaired")
+    t0 = time.time()
+    results["cyclesr"], run_dir = _train_cyclesr(cfg, out, dirs, p, dev)
+    times["cyclesr"] = time.time() - t0
+    log(f"  (c) {results['cyclesr']}")
+
+    b, c, d = (results[k]["psnr_y"] for k in ("bicubic_pairs", "cyclesr", "oracle"))
+    results.update(gap_closure=gap_closure(b, c, d), gain_over_bicubic_pairs_db=c - b, oracle_gap_db=d - b)
+    results["settings"] = settings = _settings(**describe, reuse_baselines=reuse_baselines)
+    (out / "results.json").write_text(json.dumps(results, indent=2))  # again below with the curve
+    if checkpoint_curve:
+        log("[quality] no-reference score vs test PSNR across CycleSR checkpoints")
+        t0 = time.time()
+        results["noref"] = checkpoint_study(run_dir, cfg, dirs, dev, p, log)
+        times["noref"] = time.time() - t0
+    settings["seconds"] = {**times, "total": time.time() - start}
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(markdown_table(results))
+    log(markdown_table(results))
+    return results
+
+
+def _settings(p, cfg, dirs, preset, design, recipe, seed, overrides, dev, reuse_baselines) -> dict:
+    """What a row needs to be read and reproduced, saved with its results."""
+    return {
+        "preset": preset, "design": str(design), "recipe": recipe, "seed": seed, "overrides": overrides or [],
+        "sr_updates": sr_updates(p), "batch": p["batch"], "lr_patch": p["crop"],
+        "sr_net": cfg.model.sr.name, "sr_kwargs": dict(cfg.model.sr.kwargs),
+        "train_hr_images": len(list_images(dirs["hr"])), "real_lr_images": len(list_images(dirs["real_lr"])),
+        "test_images": len(list_images(dirs["test_lr"])), "device": str(dev),
+        "command": " ".join(sys.argv), "baselines_from": str(reuse_baselines) if reuse_baselines else None,
+    }
+
+
+def markdown_table(results: dict) -> str:
+    """The four methods' scores, the gap closure and the checkpoint study as Markdown."""
+    lines = ["| method | PSNR-Y | SSIM-Y | PSNR-RGB |", "| --- | ---: | ---: | ---: |"]
+    for k in METHODS:
+        r = results[k]
+        lines.append(f"| {_LABELS[k]} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['psnr_rgb']:.2f} |")
+    lines.append("")
+    lines.append(f"gap closure (c-b)/(d-b) on PSNR-Y: **{results['gap_closure']:.2f}**; "
+                 f"CycleSR - (b): {results['gain_over_bicubic_pairs_db']:+.2f} dB; "
+                 f"oracle - (b): {results['oracle_gap_db']:+.2f} dB")
+    nr = results.get("noref")
+    if nr:
+        lines.append(f"\nOver {len(nr['checkpoints'])} checkpoints, Spearman with the test PSNR-Y of "
+                     f"the pseudo-PSNR (no ground truth; G of epoch {nr['pseudo_psnr_G_epoch']}): "
+                     f"{nr['spearman_pseudo_psnr_vs_psnr_y']:.2f}; "
+                     f"of -KID of G(X) vs real LR: {nr['spearman_neg_kid_vs_psnr_y']:.2f}")
+    return "\n".join(lines) + "\n"
