@@ -1,16 +1,15 @@
-"""``cyclesr export``: a trained network as ONNX, TorchScript or safetensors, for use outside
-CycleSR.
+"""A trained network as ONNX, TorchScript or safetensors, for use outside
+CycleSR (``cyclesr export``).
 
 Exported graphs take RGB float32 ``(N, 3, H, W)`` in [0, 1] and return the same layout (the SR
 network ``scale`` times larger; ``G`` the input's size). Every export is checked against PyTorch
-before the command reports success: at the export size and, with ``--dynamic``, at another one.
+before it is reported: at the export size and, with ``dynamic=True``, at another one.
 
 ONNX goes through the TorchScript-based exporter (``dynamo=False``): it needs no extra packages
 and handles the networks here; the torch.export-based one would also need ``onnxscript``.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import warnings
@@ -23,21 +22,10 @@ from torch import nn
 
 from cyclesr.ops.files import atomic_write, atomic_write_bytes
 
-__all__ = ["add_parser", "run", "export_model", "ExportError", "FORMATS"]
+__all__ = ["export_model", "check_export", "default_output", "ExportError", "FORMATS"]
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
 TOLERANCE = 1e-4
-
-EPILOG = """examples:
-  cyclesr export --checkpoint runs/try1/model --format onnx --dynamic
-  cyclesr export --checkpoint runs/try1/checkpoints/best.pt --format torchscript -o sr_x4.pt
-  cyclesr export --checkpoint runs/try1/checkpoints/best.pt --format safetensors -o x4.safetensors
-  cyclesr export --checkpoint runs/try1/model --format onnx --net G     # the learned degradation
-
-inputs and outputs: float32 (N, 3, H, W) RGB in [0, 1]. Without --dynamic the ONNX graph only
-accepts the --size it was exported at; with it, any H and W (G: at least 2 * 2**n_downsampling).
---format safetensors writes a model file (both networks) that upscale, degrade and the API load."""
-
 
 class ExportError(ValueError):
     """An export that cannot be made or does not reproduce PyTorch."""
@@ -60,31 +48,6 @@ class _PaddedGenerator(nn.Module):
         return self.G(F.pad(x, [0, pad_w, 0, pad_h], mode="reflect"))[:, :, :h, :w]
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("export", help="export a trained network as ONNX, TorchScript or safetensors",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="checkpoint .pt, model folder or .safetensors")
-    p.add_argument("--format", required=True, choices=sorted(FORMATS))
-    p.add_argument("--net", default="SR", choices=("SR", "G"),
-                   help="SR network (default) or G, the learned degradation (onnx/torchscript)")
-    p.add_argument("--dynamic", action="store_true", help="any batch size, height and width (ONNX)")
-    p.add_argument("--size", default="64", metavar="H[xW]",
-                   help="example input size used for tracing and checking (default 64)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
-    p.add_argument("-o", "--output", default=None, help="output file (default: beside the checkpoint)")
-    p.add_argument("--no-ema", action="store_true", help="use raw SR weights, not the EMA")
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        parts = [int(v) for v in text.lower().split("x")]
-    except ValueError:
-        parts = []
-    if len(parts) not in (1, 2) or min(parts) < 1:
-        raise ExportError(f"--size must look like 64 or 48x64, got '{text}'")
-    return (parts[0], parts[-1])
-
-
 def default_output(checkpoint: Path, fmt: str, net: str) -> Path:
     """``runs/a/model`` -> ``runs/a/model/model_sr.onnx``; ``best.pt`` -> ``best_sr.onnx``."""
     folder, stem = (checkpoint, "model") if checkpoint.is_dir() else (checkpoint.parent, checkpoint.stem)
@@ -96,7 +59,7 @@ def default_output(checkpoint: Path, fmt: str, net: str) -> Path:
 def _export_onnx(net: nn.Module, example: torch.Tensor, path: Path, dynamic: bool, opset: int,
                  desc: dict) -> None:
     if opset < 17:
-        raise ExportError(f"--opset must be 17 or newer, got {opset}")
+        raise ExportError(f"opset must be 17 or newer, got {opset}")
     axes = None
     if dynamic:
         axes = {"input": {0: "batch", 2: "height", 3: "width"},
@@ -210,28 +173,4 @@ def export_model(checkpoint: str | Path, fmt: str, output: Optional[str | Path] 
     except ExportError:
         out.unlink(missing_ok=True)  # a file that does not reproduce the network is not kept
         raise
-
-
-def run(args) -> int:
-    out, diff = export_model(args.checkpoint, args.format, args.output, net_name=args.net,
-                             dynamic=args.dynamic, size=_parse_size(args.size), opset=args.opset,
-                             use_ema=not args.no_ema)
-    what = "model (SR and G)" if args.format == "safetensors" else f"{args.net} network"
-    print(f"{what} exported as {args.format} to {out}")
-    if diff is not None:
-        print(f"  checked against PyTorch: max difference {diff:.1e}")
-    elif args.format == "onnx":
-        print("  not checked: install onnxruntime (pip install 'cyclesr[export]') to verify it")
-    if args.format == "onnx":
-        h, w = _parse_size(args.size)
-        shape = "any (N, 3, H, W)" if args.dynamic else f"(1, 3, {h}, {w})"
-        print(f"  input 'input': float32 RGB in [0, 1], {shape}; output 'output'")
-        print(f"next: import onnxruntime; s = onnxruntime.InferenceSession('{out}'); "
-              "y = s.run(None, {'input': x})[0]")
-    elif args.format == "torchscript":
-        print(f"next: import torch; net = torch.jit.load('{out}'); y = net(x)   "
-              "# x: float32 (N, 3, H, W) RGB in [0, 1]")
-    else:
-        print(f"next: cyclesr upscale --checkpoint {out} YOUR_IMAGES -o upscaled/")
-    return 0
 

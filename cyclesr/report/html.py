@@ -1,14 +1,14 @@
-"""``cyclesr report RUN_DIR``: one self-contained HTML page about a training run.
+"""One self-contained HTML page about a training run (``cyclesr report RUN_DIR``).
 
 The page holds the training curves (matplotlib), the validation metrics of every evaluation, and
 for each validation image of the last evaluation LR / bicubic / CycleSR / HR side by side, a
 before/after slider (bicubic vs CycleSR) and zoomed crops of its most detailed region. Every
-image is embedded as a data URI, so the file can be mailed or archived on its own. The trainer
-writes it at the end of training; the command rebuilds it at any time, also during training.
+image is embedded as a data URI, so the file can be mailed or archived on its own. Training
+(``cyclesr.train()``, ``cyclesr train``) writes it at the end; ``cyclesr report`` rebuilds it at
+any time, also during training. The curves are drawn in ``cyclesr.report.plots``.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
@@ -21,31 +21,9 @@ import torch
 import torch.nn.functional as nnf
 import yaml
 
-__all__ = ["png_data_uri", "add_parser", "run", "build_report", "read_metrics"]
+from cyclesr.report.plots import plot_training, plot_validation
 
-EPILOG = """examples:
-  cyclesr report runs/try1                  # writes runs/try1/report.html
-  cyclesr report runs/try1 -o try1.html --max-images 4"""
-
-LOSS_GROUPS = {"adversarial": ("G_gan", "F_gan", "D_X", "D_Y"),
-               "cycle and identity": ("cycle_x", "cycle_y", "idt_x", "idt_y"),
-               "SR": ("sr", "sr_pretrain"), "generator total": ("G_total",)}
-PHASE_COLOURS = {"pretrain": "#e3f2fd", "transfer": "#fff3e0", "joint": "#e8f5e9"}
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="an HTML page with curves, metrics and image comparisons",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (holds metrics.jsonl, config.yml)")
-    p.add_argument("-o", "--output", default=None, help="HTML file (default RUN_DIR/report.html)")
-    p.add_argument("--max-images", type=int, default=8, help="validation images shown (default 8)")
-
-
-def run(args) -> int:
-    path = build_report(args.run_dir, args.output, max_images=args.max_images)
-    print(f"report written to {path}")
-    print(f"next: open file://{path.resolve()} in a browser")
-    return 0
+__all__ = ["png_data_uri", "build_report", "read_metrics"]
 
 
 # ---------------------------------------------------------------- reading the run
@@ -74,12 +52,6 @@ def _find_dir(value: Optional[str], run_dir: Path) -> Optional[Path]:
     return None
 
 
-def _phase(rec: dict) -> str:
-    if "sr_pretrain" in rec:
-        return "pretrain"
-    return "joint" if "sr" in rec else "transfer"
-
-
 # ---------------------------------------------------------------- pictures
 def png_data_uri(array_or_tensor) -> str:
     """A data URI of a (3, H, W) tensor in [0, 1] or of PNG bytes."""
@@ -91,86 +63,6 @@ def png_data_uri(array_or_tensor) -> str:
         Image.fromarray(to_uint8(data).permute(1, 2, 0).numpy()).save(buf, format="PNG")
         data = buf.getvalue()
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def _figure_png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def plot_training(records: list[dict]) -> bytes:
-    """Loss groups and learning rates against the step, phases shaded."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    keys = sorted({k for r in records for k in r} - {"kind", "step", "epoch", "time"})
-    grouped = {name: [k for k in members if k in keys] for name, members in LOSS_GROUPS.items()}
-    known = {k for members in grouped.values() for k in members}
-    grouped["other"] = [k for k in keys if k not in known and not k.startswith("lr_")]
-    grouped["learning rate"] = [k for k in keys if k.startswith("lr_")]
-    grouped = {name: ks for name, ks in grouped.items() if ks}
-    cols = 3
-    rows = -(-len(grouped) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.1 * rows), squeeze=False)
-    spans, start = [], 0  # (phase, first step, first step of the next phase)
-    for i, rec in enumerate(records):
-        if i == len(records) - 1 or _phase(records[i + 1]) != _phase(rec):
-            end = records[i + 1]["step"] if i + 1 < len(records) else rec["step"]
-            spans.append((_phase(rec), records[start]["step"], end))
-            start = i + 1
-    for ax, (name, ks) in zip(axes.flat, grouped.items()):
-        for phase, a, b in spans:
-            ax.axvspan(a, b, color=PHASE_COLOURS[phase], lw=0)
-        for k in ks:
-            pts = [(r["step"], r[k]) for r in records if isinstance(r.get(k), (int, float))]
-            if pts:
-                ax.plot(*zip(*pts), label=k, lw=1.2)
-        values = [r[k] for r in records for k in ks if isinstance(r.get(k), (int, float))]
-        if values and min(values) > 0 and max(values) / min(values) > 30:
-            ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.legend(fontsize=7, loc="best")
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(grouped):]:
-        ax.axis("off")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLOURS[p]) for p in PHASE_COLOURS]
-    fig.legend(handles, [f"{p} phase" for p in PHASE_COLOURS], loc="upper center", ncol=3,
-               fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    data = _figure_png(fig)
-    plt.close(fig)
-    return data
-
-
-def plot_validation(records: list[dict]) -> bytes:
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
-    for ax, metric, label in ((axes[0], "psnr_y", "PSNR-Y (dB)"), (axes[1], "ssim_y", "SSIM-Y")):
-        for who, style in (("cyclesr", "o-"), ("bicubic", "s--")):
-            pts = [(r["epoch"], r[f"{who}_{metric}"]) for r in records if f"{who}_{metric}" in r]
-            if pts:
-                ax.plot(*zip(*pts), style, label="CycleSR" if who == "cyclesr" else "bicubic", ms=4)
-        ax.set_xlabel("epoch", fontsize=8)
-        epochs = sorted({r["epoch"] for r in records})
-        if len(epochs) <= 12:
-            ax.set_xticks(epochs)
-            ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(label, fontsize=10)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    data = _figure_png(fig)
-    plt.close(fig)
-    return data
 
 
 def _detail_box(img: torch.Tensor, scale: int) -> tuple[int, int, int]:

@@ -149,14 +149,14 @@ def test_options_give_the_asked_size(tmp_path, model_dir, options, size):
 
 
 def test_same_size_images_are_batched_with_identical_results(tmp_path, model_dir, monkeypatch):
-    import cyclesr.api.files as uf
+    import cyclesr.api.model as api_model
     (tmp_path / "in").mkdir()
     for i in range(5):
         Image.fromarray(_rgb(9, 7, seed=i)).save(tmp_path / "in" / f"{i}.png")
     Image.fromarray(np.dstack([_rgb(9, 7), _alpha_ramp(9, 7)])).save(tmp_path / "in" / "5_alpha.png")
     calls = []
-    real = uf.upscale_image
-    monkeypatch.setattr(uf, "upscale_image", lambda net, rgb, *a, **k: calls.append(rgb.shape[0]) or real(net, rgb, *a, **k))
+    real = api_model.upscale_image
+    monkeypatch.setattr(api_model, "upscale_image", lambda net, rgb, *a, **k: calls.append(rgb.shape[0]) or real(net, rgb, *a, **k))
     base = ["upscale", "--checkpoint", str(model_dir), str(tmp_path / "in")]
     assert main(base + ["-o", str(tmp_path / "batched")]) == 0
     assert calls == [5, 1]  # the five same-size RGB images together, the RGBA one alone
