@@ -6,17 +6,21 @@ that checkpoint's G makes from HR-domain images); the Spearman correlation of ea
 the test PSNR-Y. The same as the benchmark without ``--no-curve``; rewrites ``results.json``
 (key ``noref``) and ``results.md``.
 
-    python bench/checkpoint_curve.py bench/results/aniso-jpeg-camera-jpeg
+    cyclesr bench quality --no-curve --out OUT ...
+    python experiments/scripts/checkpoint_curve.py OUT
 """
+from __future__ import annotations
+
 import json
 import sys
 from pathlib import Path
 
 import torch
 
-from cyclesr.bench.quality import _checkpoint_curve, markdown_table
-from cyclesr.bench.quality_presets import PRESETS
+from cyclesr.bench.quality import PRESETS, checkpoint_study, markdown_table
 from cyclesr.config import load_config
+
+__all__ = ["main"]
 
 
 def main(folder: str) -> None:
@@ -27,8 +31,8 @@ def main(folder: str) -> None:
     if not (run / "checkpoints").is_dir():
         sys.exit(f"{run / 'checkpoints'} not found: run the benchmark into {out} first")
     dirs = {k: out / "data" / k for k in ("hr", "real_lr", "test_lr", "test_hr")}
-    results["noref"] = _checkpoint_curve(run, load_config(run / "config.yml"), dirs, "cpu",
-                                         PRESETS[results["settings"]["preset"]])
+    results["noref"] = checkpoint_study(run, load_config(run / "config.yml"), dirs, "cpu",
+                                        PRESETS[results["settings"]["preset"]])
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.md").write_text(markdown_table(results))
     print(markdown_table(results))

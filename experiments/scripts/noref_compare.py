@@ -15,23 +15,30 @@ the Spearman correlation of each with the test PSNR-Y:
   (the one whose degradation looks most like the real LR). Higher is better; it needs the
   user's sharp images, never the real LR's ground truth.
 
-    python bench/noref_compare.py bench/results/blur-noise-final
+    python experiments/scripts/noref_compare.py OUT    # a `cyclesr bench quality --out OUT` folder
 
-Writes ``curve_exp.json`` (one row per checkpoint) into the folder.
+Writes ``curve_exp.json`` (one row per checkpoint) into the folder, as archived with some
+rows in experiments/results/.
 """
+from __future__ import annotations
+
 import json
 import sys
 from pathlib import Path
 
 import torch
 
-from cyclesr.bench.quality import _metrics, curve_images, joint_checkpoints
+from cyclesr.bench.quality import curve_images, joint_checkpoints, score_test_set
 from cyclesr.config import load_config
 from cyclesr.data.io import list_images, load_rgb
-from cyclesr.ops.resize import bicubic_downscale, crop_to_multiple
-from cyclesr.model import build_model
-from cyclesr.eval.noref import PatchFeatures, generate_fake_lr, noise_sigma, noref_scores, pseudo_psnr, spearman
+from cyclesr.eval.features import PatchFeatures
+from cyclesr.eval.noref import generate_fake_lr, noref_scores, pseudo_psnr, spearman
+from cyclesr.eval.stats import noise_sigma
 from cyclesr.inference.tiling import upscale_tensor
+from cyclesr.model import build_model
+from cyclesr.ops.resize import bicubic_downscale, crop_to_multiple
+
+__all__ = ["main", "add_pseudo_psnr"]
 
 GAP_KEYS = {"noise": "noise_gap", "noise_color": "color_gap", "blockiness": "block_gap", "sharpness": "sharp_gap"}
 
@@ -50,7 +57,7 @@ def main(folder: str) -> None:
         states.append({k: state["nets"][k] for k in ("G", "SR")})
         model.SR.load_state_dict(state["nets"]["SR"])
         model.G.load_state_dict(state["nets"]["G"])
-        psnr, _ = _metrics(model.SR, dirs, "cpu")
+        psnr, _ = score_test_set(model.SR, dirs, "cpu")
         fake = generate_fake_lr(model.G, clean, seed=0)
         row = {"epoch": epoch, "psnr_y": psnr["psnr_y"]}
         for name, net in nets.items():
@@ -85,6 +92,7 @@ def add_pseudo_psnr(model, states, rows, dirs, n: int = 12) -> None:
         model.SR.load_state_dict(state["SR"])
         row["pseudo_psnr"] = pseudo_psnr(model.SR, model.G, hrs, 4, seed=0, max_side=whole)
         print(f"epoch {row['epoch']}: pseudo_psnr {row['pseudo_psnr']:.3f} (G of epoch {rows[best]['epoch']})")
+
 
 if __name__ == "__main__":
     main(sys.argv[1])

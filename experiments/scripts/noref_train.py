@@ -7,7 +7,7 @@ the HR and real-LR domains show different scenes. This script trains the same sm
 kind, noise, JPEG) it regresses how much blur, noise and JPEG each patch received. The photos
 come with scikit-image (no download), so anyone can rebuild the shipped weights:
 
-    python -m experiments.scripts.noref_train --out cyclesr/assets/noref_features.safetensors
+    python experiments/scripts/noref_train.py --out cyclesr/assets/noref_features.safetensors
 
 It takes about 3 minutes on one CPU core; data, initial weights and batches are seeded.
 """
@@ -28,6 +28,7 @@ TRAIN_RECIPE = ("blur(kind=iso|aniso, sigma_x=0.2~3, sigma_y=0.2~3, theta=0~180,
                 " > down(scale=4, mode=bicubic|bilinear|area)"
                 " > noise(kind=gaussian|poisson, sigma=1~25, scale=0.05~3, gray=0.3, p=0.7)"
                 " > jpeg(quality=25~95, p=0.6)")
+_SHIPPED = Path(__file__).resolve().parents[2] / "cyclesr" / "assets" / "noref_features.safetensors"
 # Colour and gray photos bundled with scikit-image (skimage/data).
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
           "motorcycle_right.png", "camera.png", "brick.png", "grass.png", "gravel.png",
@@ -117,9 +118,10 @@ def train_features(n_patches: int = 12000, steps: int = 3000, batch: int = 64, s
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.scripts.noref_train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python experiments/scripts/noref_train.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "assets" / "noref_features.safetensors"))
+    parser.add_argument("--out", default=str(_SHIPPED),
+                        help="weights file to write (default: the shipped one, cyclesr/assets/)")
     parser.add_argument("--patches", type=int, default=12000)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)

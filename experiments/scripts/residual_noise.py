@@ -5,10 +5,13 @@ with the SR network of the run's last checkpoint and prints the mean Immerkaer n
 the outputs after a x4 bicubic downscale (lower = stronger denoising; the test HR images
 themselves, downscaled the same way, give the content's own level, printed first):
 
-    python bench/residual_noise.py bench/results/ablation/updates2400-sr48x8/blur-noise-pixelnoise ...
+    python experiments/scripts/residual_noise.py OUT_1 OUT_2 ...
 
-The README's quality ablation uses it to tell good runs from bad ones.
+The lab notes use it to tell runs whose SR network denoises from those that do not. (The
+archived result folders keep no checkpoints: it needs folders of runs made again.)
 """
+from __future__ import annotations
+
 import sys
 from pathlib import Path
 
@@ -16,11 +19,13 @@ import torch
 
 from cyclesr.config import load_config
 from cyclesr.data.io import list_images, load_rgb
-from cyclesr.ops.resize import bicubic_downscale, crop_to_multiple
 from cyclesr.engine.checkpoint import load_checkpoint
-from cyclesr.model import build_model
-from cyclesr.eval.noref import noise_sigma
+from cyclesr.eval.stats import noise_sigma
 from cyclesr.inference.tiling import upscale_tensor
+from cyclesr.model import build_model
+from cyclesr.ops.resize import bicubic_downscale, crop_to_multiple
+
+__all__ = ["main"]
 
 
 def _level(images) -> float:
