@@ -32,7 +32,7 @@ PRESETS: dict[str, dict] = {
         sr={"name": "EDSR", "num_feat": 8, "num_block": 1}, sr_lr=1e-4,
         G=dict(ngf=8, n_blocks=1), D=dict(ndf=8, n_layers=2), noref_images=4, noref_patch=8,
         max_test=None),
-    "cpu-small": dict(  # <= 45 minutes on 2 CPU cores
+    "cpu-small": dict(  # sized for a CPU: within about 45 minutes on 2 cores
         crop=24, batch=4, iters=100, warmup=16, pretrain=6, joint=18, decay=8, eval_every=2,
         sr={"name": "cyclesr.nets.fastsr:BicubicResidualSR", "num_feat": 48, "num_block": 8}, sr_lr=5e-4,
         G=dict(ngf=16, n_blocks=2), D=dict(ndf=32, n_layers=2), noref_images=25, noref_patch=32,
