@@ -64,3 +64,16 @@ def test_relative_links_in_docs_resolve():
             if "://" not in target and not (md.parent / target).exists():
                 broken.append(f"{md.relative_to(REPO)} -> {target}")
     assert not broken, broken
+
+
+def test_readme_config_example_loads_and_builds():
+    import yaml
+
+    from cyclesr.model import build_model
+
+    block = re.search(r"## Configuration.*?```yaml\n(.*?)```", README, re.S)
+    assert block, "README's Configuration section has no YAML example"
+    cfg = cyclesr.config_from_dict(yaml.safe_load(block.group(1)), source="README.md")
+    model = build_model(cfg)
+    assert (cfg.model.G.name, cfg.model.D.name) == ("CameraJpegGenerator", "HighPassDiscriminator")
+    assert type(model.G).__name__ == cfg.model.G.name
