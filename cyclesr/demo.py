@@ -101,7 +101,7 @@ td,th{{border:1px solid #999;padding:4px 10px;text-align:right}}</style></head><
 def run_demo(out_dir: str | Path = "demo_out", minutes: float = 4.0, device: Optional[str] = None,
              seed: int = 0, progress: bool = True) -> dict:
     from cyclesr.api.model import load
-    from cyclesr.engine.trainer import train
+    from cyclesr.api.train import train
     from cyclesr.eval.paired import bicubic_upscale, evaluate_sr
 
     start = time.time()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import torch
 from cyclesr.ops.files import atomic_write_bytes
 
 __all__ = ["CheckpointError", "save_checkpoint", "serialize_checkpoint", "load_checkpoint", "capture_rng",
-           "restore_rng", "FORMAT"]
+           "restore_rng", "FORMAT", "RunPaths", "write_run_checkpoints", "served_sr_weights"]
 
 FORMAT = "cyclesr-checkpoint-v1"
 
@@ -91,3 +93,46 @@ def restore_rng(state: dict) -> None:
                          n["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run keeps its checkpoints: ``latest.pt``, ``best.pt``, ``epoch_NNNN.pt``."""
+    root: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def latest(self) -> Path:
+        return self.checkpoints / "latest.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    def epoch_file(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+
+
+def write_run_checkpoints(paths: RunPaths, state: dict, epoch: int = 0, epoch_file: bool = False,
+                          best: bool = False, keep: int = 0) -> None:
+    """latest.pt, and the per-epoch and best files when asked; each written atomically, so a
+    failed write (CheckpointError) leaves the previous file intact. Of the per-epoch files the
+    newest ``keep`` stay (0: none is written)."""
+    data = serialize_checkpoint(state)
+    atomic_write_bytes(paths.latest, data)
+    if epoch_file and keep > 0:
+        atomic_write_bytes(paths.epoch_file(epoch), data)
+        numbered = [(int(m.group(1)), p) for p in paths.checkpoints.glob("epoch_*.pt")
+                    if (m := re.fullmatch(r"epoch_(\d+)\.pt", p.name))]
+        for _, old in sorted(numbered)[:max(0, len(numbered) - keep)]:
+            old.unlink(missing_ok=True)
+    if best:
+        atomic_write_bytes(paths.best, data)
+
+
+def served_sr_weights(state: dict, ema: bool) -> dict:
+    """The SR weights of a checkpoint that a run serves: the EMA's when the run keeps one."""
+    return state["sr_ema"] if ema and state.get("sr_ema") else state["nets"]["SR"]

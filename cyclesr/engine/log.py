@@ -8,7 +8,7 @@ from typing import Optional
 
 import torch
 
-__all__ = ["RunLogger", "panel"]
+__all__ = ["RunLogger", "panel", "LossAverage", "progress_bar"]
 
 
 def panel(images: dict[str, torch.Tensor], n: int = 4) -> torch.Tensor:
@@ -24,6 +24,47 @@ def panel(images: dict[str, torch.Tensor], n: int = 4) -> torch.Tensor:
     width = max(r.shape[-1] for r in rows)
     rows = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
     return torch.cat(rows, dim=-2)
+
+
+class LossAverage:
+    """The mean of each loss over the steps since the last ``pop`` (summed on the device: one
+    host sync per log line, not per step)."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():
+            self.sums[k] = self.sums.get(k, 0) + v
+        self.count += 1
+
+    def pop(self) -> dict[str, float]:
+        means = {k: float(v) / self.count for k, v in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, values: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(enabled: bool, total: int, initial: int, desc: str):
+    """A tqdm bar for one epoch, or an object that ignores the same calls."""
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm  # local: only interactive runs draw a bar
+    return tqdm(total=total, initial=initial, unit="it", leave=False, desc=desc, dynamic_ncols=True)
 
 
 class RunLogger:

@@ -254,8 +254,6 @@ def test_nan_losses_are_skipped_then_stop_training(tmp_path, capsys):
     assert all(torch.isfinite(p).all() for p in trainer.model.SR.parameters())
 
 
-@pytest.mark.skipif("TrainingStopped" not in Path(REPO / "cyclesr" / "cli.py").read_text(),
-                    reason="cli.main does not catch TrainingStopped yet (lead: add it to the handled errors)")
 def test_cli_reports_training_stopped(tmp_path, monkeypatch, capsys):
     config = write_config(tmp_path)
     monkeypatch.setattr(Trainer, "_to_device", lambda self, batch: {

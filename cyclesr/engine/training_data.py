@@ -1,0 +1,74 @@
+"""What the trainer reads from the training folders before the first step: the synthetic
+recipe (checked, or fitted to the real LR images), the loader, and G's calibration hook."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from cyclesr.config import Config, ConfigError, is_fit
+from cyclesr.data.degrade import Recipe
+from cyclesr.data.loader import train_loader
+from cyclesr.data.sampling import sample_images
+from cyclesr.engine import dist
+from cyclesr.engine.schedule import MixRamp
+from cyclesr.eval.fit import fit_recipe_from_folders
+
+__all__ = ["check_synth_recipe", "synth_recipe", "training_data", "calibrate_generator"]
+
+
+def check_synth_recipe(cfg: Config) -> None:
+    """With ``model.synth_mix`` > 0, ``model.synth_recipe`` must be a recipe, a preset name or
+    'fit'; a ConfigError naming the key says so before any work."""
+    m = cfg.model
+    if m.synth_mix <= 0 or is_fit(m.synth_recipe):
+        return
+    try:
+        Recipe.parse(m.synth_recipe).with_scale(cfg.dataset.upscale)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"{cfg.source}: key 'model.synth_recipe' must be a degradation recipe, a "
+                          f"preset name or 'fit' ({err}), got {m.synth_recipe!r}") from None
+
+
+def synth_recipe(cfg: Config, ctx: dist.DistContext, run_dir: Path) -> Optional[str]:
+    """The recipe that degrades HR crops synthetically (None without ``model.synth_mix``).
+    'fit' is fitted to the real LR images once per run by the main process, which keeps it in
+    the run folder (a resumed run reads it back) and sends it to the others."""
+    m = cfg.model
+    recipe = m.synth_recipe if m.synth_mix > 0 else None
+    if not is_fit(recipe):
+        return recipe
+    fitted = None
+    if ctx.is_main:
+        tr = cfg.dataset.train
+        fitted = fit_recipe_from_folders(tr.HR_dir, tr.LR_dir, cfg.upscale, seed=cfg.trainer.seed,
+                                         cache=run_dir / "synth_recipe_fit.json").recipe
+    return dist.from_main(ctx, fitted)
+
+
+def training_data(cfg: Config, ctx: dist.DistContext, device: torch.device, run_dir: Path):
+    """(dataset, this rank's sampler, loader) as ``cfg.dataset.train`` and the synthetic mix
+    (constant ``model.synth_mix``, or ramped to ``model.synth_mix_end``) say."""
+    m = cfg.model
+    mix = m.synth_mix if m.synth_mix_end is None else MixRamp.from_config(m.synth_mix, m.synth_mix_end,
+                                                                         cfg.trainer)
+    return train_loader(cfg, ctx.rank, ctx.world, pin_memory=device.type == "cuda",
+                        synth_recipe=synth_recipe(cfg, ctx, run_dir), synth_mix=mix)
+
+
+def calibrate_generator(G: nn.Module, real_lr_dir: str | Path, announce: bool,
+                        n_images: int = 64) -> None:
+    """The hook of a fresh run: a generator with a ``calibrate`` method measures part of the
+    degradation on the real LR images (such as CameraJpegGenerator's JPEG quality). Every rank
+    measures the same images; a resumed run has the measurement in its checkpoint."""
+    calibrate = getattr(G, "calibrate", None)
+    if not callable(calibrate):
+        return
+    found = calibrate(sample_images(real_lr_dir, n_images, seed=0))
+    if announce:
+        what = (f"JPEG quality {found['range'][0]}-{found['range'][1]}" if found["range"]
+                else "no JPEG (G will not compress)")
+        print(f"G measured the real LR images: {found['compressed']} of {found['images']} were JPEG-"
+              f"compressed last: {what}")
