@@ -1,12 +1,19 @@
-"""Value checks on a typed Config: impossible values stop before any work, naming the key."""
+"""Value checks on a typed Config: impossible values stop before any work, naming the key.
+
+Network keys are the constructors' business (they check their choices when built); here only
+what the rest of the config must agree with: sizes that must be positive, the crop that the
+generator's downsampling must divide, and the upscale factor the SR network must support.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-from cyclesr.config import PIXEL_SHUFFLE_NETS, Config, ConfigError
-from cyclesr.eval.fit import is_fit
+from cyclesr.config.schema import PIXEL_SHUFFLE_NETS, Config, ConfigError, NetSpec
 
 __all__ = ["validate_config", "validate_paths"]
+
+# network keys that are counts or sizes wherever a product network takes them
+_POSITIVE_NET_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "n_layers", "n_blocks", "out_channels")
 
 
 def _fail(cfg: Config, key: str, expected: str, value) -> None:
@@ -29,37 +36,55 @@ def _is_pow2(n: int) -> bool:
     return n >= 1 and (n & (n - 1)) == 0
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_net(cfg: Config, key: str, spec: NetSpec) -> None:
+    for name in _POSITIVE_NET_KEYS:
+        if _is_int(spec.kwargs.get(name)):
+            _positive(cfg, f"{key}.{name}", spec.kwargs[name])
+    if _is_int(spec.kwargs.get("n_downsampling")):
+        _positive(cfg, f"{key}.n_downsampling", spec.kwargs["n_downsampling"], allow_zero=True)
+
+
+def _check_networks(cfg: Config) -> None:
+    m, crop = cfg.model, cfg.dataset.train.crop_size
+    _check_net(cfg, "model.G", m.G)
+    _check_net(cfg, "model.D", m.D)
+    if "input_nc" in m.D.kwargs:
+        raise ConfigError(f"{cfg.source}: key 'model.D.input_nc' is set per domain from model.G "
+                          "(its input_nc for D_X, its output_nc for D_Y); remove it")
+    down = m.G.kwargs.get("n_downsampling")
+    if _is_int(down) and down >= 0 and crop % 2 ** down:
+        _fail(cfg, "dataset.train.crop_size", f"divisible by {2 ** down} (the transfer generator "
+              f"downsamples {down} times by 2)", crop)
+    upscale = cfg.dataset.upscale
+    for key, other in (("dataset.train.upscale", cfg.dataset.train.upscale),
+                       ("dataset.test.upscale", cfg.dataset.test.upscale),
+                       ("model.sr.upscale", m.sr.kwargs.get("upscale"))):
+        if other is not None and other != upscale:
+            raise ConfigError(f"{cfg.source}: key '{key}' is {other} but dataset.upscale is "
+                              f"{upscale}; they must agree (set both, or only dataset.upscale)")
+    if m.sr.name.lower() in PIXEL_SHUFFLE_NETS and not _is_pow2(upscale):
+        _fail(cfg, "dataset.upscale", f"1 or a power of 2 for the pixel-shuffle network "
+              f"'{m.sr.name}' (1, 2, 4, 8)", upscale)
+
+
 def validate_config(cfg: Config) -> None:
     """Check values that types alone cannot (ranges, choices, divisibility, agreement)."""
     ds, tr, te, m, gan, t = (cfg.dataset, cfg.dataset.train, cfg.dataset.test, cfg.model,
                             cfg.model.cyclegan, cfg.trainer)
     _positive(cfg, "dataset.upscale", ds.upscale)
-    for key, other in (("dataset.train.upscale", tr.upscale), ("dataset.test.upscale", te.upscale),
-                       ("model.sr.upscale", m.sr.kwargs.get("upscale"))):
-        if other is not None and other != ds.upscale:
-            raise ConfigError(f"{cfg.source}: key '{key}' is {other} but dataset.upscale is "
-                              f"{ds.upscale}; they must agree (set both, or only dataset.upscale)")
-    if m.sr.name.lower() in PIXEL_SHUFFLE_NETS and not _is_pow2(ds.upscale):
-        _fail(cfg, "dataset.upscale", f"1 or a power of 2 for the pixel-shuffle network "
-              f"'{m.sr.name}' (1, 2, 4, 8)", ds.upscale)
     for key in ("batch_size", "crop_size"):
         _positive(cfg, f"dataset.train.{key}", getattr(tr, key))
     _positive(cfg, "dataset.train.num_workers", tr.num_workers, allow_zero=True)
     _positive(cfg, "dataset.train.iters_per_epoch", tr.iters_per_epoch)
     _positive(cfg, "dataset.test.max_images", te.max_images)
-    mult = 2 ** gan.n_downsampling
-    if tr.crop_size % mult:
-        _fail(cfg, "dataset.train.crop_size", f"divisible by {mult} (the transfer generator "
-              f"downsamples {gan.n_downsampling} times by 2)", tr.crop_size)
-    for key in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D", "n_blocks"):
-        _positive(cfg, f"model.cyclegan.{key}", getattr(gan, key))
-    _positive(cfg, "model.cyclegan.n_downsampling", gan.n_downsampling, allow_zero=True)
+    _check_networks(cfg)
     _positive(cfg, "model.cyclegan.buffer_size", gan.buffer_size, allow_zero=True)
-    _positive(cfg, "model.cyclegan.d_out_channels", gan.d_out_channels)
     for key in ("lambda_cycle", "lambda_identity", "lambda_lowfreq"):
         _positive(cfg, f"model.cyclegan.{key}", getattr(gan, key), allow_zero=True)
-    _choice(cfg, "model.cyclegan.norm", gan.norm, ("instance", "batch", "none"))
-    _choice(cfg, "model.cyclegan.up_mode", gan.up_mode, ("transpose", "pixelshuffle", "resize"))
     for key in ("SR_lam", "cycleSR_lam", "grad_clip", "ema_decay"):
         _positive(cfg, f"model.{key}", getattr(m, key), allow_zero=True)
     for key in ("cyc_lr", "SR_lr"):
@@ -79,12 +104,7 @@ def validate_config(cfg: Config) -> None:
         _fail(cfg, "model.synth_mix", "in [0, 1]", m.synth_mix)
     if m.synth_mix_end is not None and not 0 <= m.synth_mix_end <= 1:
         _fail(cfg, "model.synth_mix_end", "in [0, 1] or null (constant synth_mix)", m.synth_mix_end)
-    if m.synth_mix > 0 and not is_fit(m.synth_recipe):  # fitted when training starts: cyclesr.eval.fit
-        from cyclesr.data.degrade import Recipe
-        try:
-            Recipe.parse(m.synth_recipe).with_scale(ds.upscale)
-        except (ValueError, TypeError, KeyError) as err:
-            _fail(cfg, "model.synth_recipe", f"a degradation recipe, a preset name or 'fit' ({err})", m.synth_recipe)
+    # model.synth_recipe is parsed by the data pipeline before training starts
     _choice(cfg, "trainer.lr_policy", t.lr_policy, ("linear", "step", "cosine"))
     _choice(cfg, "trainer.amp", t.amp, ("off", "bf16", "fp16"))
     if t.channels_last not in (True, False, "auto"):

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import Optional
 
 import torch
 
 from cyclesr.config import Config
 from cyclesr.engine.steps import StepOptim, StepSettings
-from cyclesr.model import CycleSRModel
+from cyclesr.model import CycleSRModel, build_nets
 
 __all__ = ["make_optimizers", "make_settings", "memory_formats", "apply_memory_formats"]
 
@@ -32,11 +33,24 @@ def make_optimizers(model: CycleSRModel, cfg: Config, device: torch.device) -> S
                      sr=adam(model.SR.parameters(), lr=m.SR_lr, **kw), scaler=scaler)
 
 
-def make_settings(cfg: Config, device: torch.device) -> StepSettings:
-    """Loss weights, clipping, AMP and which calls may be batched exactly."""
+def _per_sample(cfg: Config, model: Optional[CycleSRModel]) -> tuple[bool, bool]:
+    """Whether the generators and the discriminators may batch two calls into one: each asks
+    its network (``per_sample``; a network without the attribute is not batched)."""
+    if model is None:  # build G and D_X for their attributes only; the RNG stays untouched
+        with torch.random.fork_rng(devices=[]):
+            nets = build_nets(cfg, ("G", "D_X"))
+        gens, discs = [nets["G"]], [nets["D_X"]]
+    else:
+        gens, discs = [model.G, model.F], [model.D_X, model.D_Y]
+    return (all(getattr(n, "per_sample", False) for n in gens),
+            all(getattr(n, "per_sample", False) for n in discs))
+
+
+def make_settings(cfg: Config, device: torch.device, model: Optional[CycleSRModel] = None) -> StepSettings:
+    """Loss weights, clipping, AMP and which calls may be batched exactly (asked of `model`'s
+    networks; without `model`, of networks built from the config for the purpose)."""
     gan, m, t = cfg.model.cyclegan, cfg.model, cfg.trainer
-    # batching two inputs in one call is exact only with per-sample normalisation
-    exact = gan.norm in ("instance", "none")
+    batch_generators, batch_discriminators = _per_sample(cfg, model)
     autocast = contextlib.nullcontext
     if t.amp == "fp16" and device.type == "cpu":
         warnings.warn("trainer.amp: fp16 has no effect on a CPU; use bf16 (fast on CPUs with "
@@ -48,8 +62,7 @@ def make_settings(cfg: Config, device: torch.device) -> StepSettings:
     return StepSettings(lambda_cycle=gan.lambda_cycle, lambda_identity=gan.lambda_identity,
                         lambda_lowfreq=gan.lambda_lowfreq,
                         SR_lam=m.SR_lam, cycleSR_lam=m.cycleSR_lam, grad_clip=m.grad_clip,
-                        batch_generators=exact and gan.generator == "ResnetGenerator",
-                        batch_discriminators=exact and gan.discriminator == "NLayerDiscriminator",
+                        batch_generators=batch_generators, batch_discriminators=batch_discriminators,
                         autocast=autocast)
 
 

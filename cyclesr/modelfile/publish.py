@@ -2,7 +2,12 @@
 
 ``model.safetensors`` holds the SR network (``sr.*``; the EMA weights when training kept them)
 and the learned degradation ``G`` (``G.*``); ``model.json`` beside it (and the safetensors
-metadata) says how to build them. Loading never unpickles anything.
+metadata) says how to build them: ``{"format", "scale", "sr": {name, kwargs}, "G": {name,
+kwargs}}``, the config's network specs (kwargs are the constructor's keyword arguments).
+Loading never unpickles anything, and builds only networks registered in the installed
+package: a model file or a checkpoint's stored config cannot name other code to import or run.
+Descriptions written by earlier versions (product networks named by import path, G with
+ResnetGenerator's keys that it ignored) are translated by ``cyclesr.config.layouts.legacy_net``.
 """
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ from typing import Optional
 from safetensors.torch import load_file, save as st_save
 from torch import nn
 
-from cyclesr.config import Config, config_from_dict
+from cyclesr.config import Config, ConfigError, config_from_dict
+from cyclesr.config.layouts import legacy_net
 from cyclesr.engine.checkpoint import CheckpointError, load_checkpoint
-from cyclesr.ops.files import atomic_write, atomic_write_bytes
-from cyclesr.model import sr_kwargs
+from cyclesr.model import build_model, sr_kwargs
 from cyclesr.nets.registry import create_net
+from cyclesr.ops.files import atomic_write, atomic_write_bytes
 
 __all__ = ["MODEL_FORMAT", "describe", "publish", "write_model", "load_published",
            "nets_from_checkpoint", "load_any", "load_with_description"]
@@ -26,14 +32,11 @@ MODEL_FORMAT = "cyclesr-model-v1"
 
 
 def describe(cfg: Config) -> dict:
-    gan = cfg.model.cyclegan
+    """The description of a config's SR network and G, as ``model.json`` stores it."""
     return {
         "format": MODEL_FORMAT, "scale": cfg.upscale,
         "sr": {"name": cfg.model.sr.name, "kwargs": sr_kwargs(cfg)},
-        "G": {"name": gan.generator,
-              "kwargs": dict(input_nc=gan.input_nc, output_nc=gan.output_nc, ngf=gan.ngf,
-                             n_blocks=gan.n_blocks, norm=gan.norm, up_mode=gan.up_mode,
-                             n_downsampling=gan.n_downsampling)},
+        "G": {"name": cfg.model.G.name, "kwargs": dict(cfg.model.G.kwargs)},
     }
 
 
@@ -59,11 +62,17 @@ def write_model(sr: nn.Module, G: Optional[nn.Module], desc: dict, path: str | P
 
 
 def _build(spec: dict, tensors: dict, prefix: str, path: Path) -> nn.Module:
-    net = create_net(spec["name"], **spec["kwargs"])
+    what = prefix.rstrip(".")
+    try:
+        name, kwargs = legacy_net(spec["name"], spec.get("kwargs") or {}, f"'{path}': {what}")
+        net = create_net(name, registered_only=True, **kwargs)
+    except (KeyError, TypeError, ValueError) as exc:  # ConfigError is a ValueError
+        raise CheckpointError(f"'{path}': cannot build the {what} network "
+                              f"{spec.get('name')!r}: {exc}") from None
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"'{path}': weights do not fit {spec['name']}: missing "
+        raise CheckpointError(f"'{path}': weights do not fit {name}: missing "
                               f"{missing[:5]}, unexpected {unexpected[:5]}")
     return net.eval()
 
@@ -97,9 +106,11 @@ def nets_from_checkpoint(path: str | Path, use_ema: bool = True
                          ) -> tuple[nn.Module, nn.Module, int, Config]:
     """(SR, G, scale, config) from a training checkpoint (loaded with weights_only=True)."""
     state = load_checkpoint(path)
-    cfg = config_from_dict(state["config"], source=str(path))
-    from cyclesr.model import build_model
-    model = build_model(cfg)
+    try:
+        cfg = config_from_dict(state["config"], source=str(path))
+        model = build_model(cfg, registered_only=True)
+    except ConfigError as exc:
+        raise CheckpointError(f"cannot build the networks of checkpoint '{path}': {exc}") from None
     model.SR.load_state_dict(state["sr_ema"] if use_ema and state.get("sr_ema") else state["nets"]["SR"])
     model.G.load_state_dict(state["nets"]["G"])
     return model.SR.eval(), model.G.eval(), cfg.upscale, cfg

@@ -1,4 +1,4 @@
-"""CycleGAN transfer networks: the ResNet generator and the PatchGAN discriminator.
+"""CycleGAN transfer networks: the ResNet generator and the PatchGAN discriminators.
 
 Both take images in [0, 1] (the package convention) and map them to [-1, 1] internally, the
 range the CycleGAN layers were designed for; the generator maps its tanh output back to [0, 1].
@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from .blocks import ResnetBlock, check_norm, init_weights, norm_layer, pad_to_multiple
+from .registry import register_net
 
-__all__ = ["ResnetGenerator", "NLayerDiscriminator", "UP_MODES"]
+__all__ = ["ResnetGenerator", "NLayerDiscriminator", "HighPassDiscriminator", "UP_MODES"]
 
 UP_MODES = ("transpose", "pixelshuffle", "resize")
 
@@ -25,6 +26,7 @@ def _upsample_layer(in_ch: int, out_ch: int, up_mode: str, bias: bool) -> list[n
     return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=bias)]
 
 
+@register_net("ResnetGenerator")
 class ResnetGenerator(nn.Module):
     """CycleGAN ResNet generator (Johnson et al. style), image in [0, 1] -> image in [0, 1].
 
@@ -41,6 +43,9 @@ class ResnetGenerator(nn.Module):
 
     Any H, W is accepted: the input is padded (reflect, or replicate when too small) to a
     multiple of 2**n_downsampling and the output cropped back to the input's size.
+
+    ``per_sample``: each output depends on its own input only (no batch norm, no dropout), so
+    two calls may run as one batch with the same result.
     """
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9,
@@ -54,6 +59,7 @@ class ResnetGenerator(nn.Module):
         if n_downsampling < 0 or n_blocks < 0:
             raise ValueError("ResnetGenerator: n_downsampling and n_blocks must be >= 0")
         bias = norm != "batch"
+        self.per_sample = norm != "batch" and not use_dropout
         self.multiple = 2 ** n_downsampling
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias),
                                    norm_layer(norm, ngf), nn.ReLU(True)]
@@ -78,6 +84,7 @@ class ResnetGenerator(nn.Module):
         return (y + 1) / 2
 
 
+@register_net("NLayerDiscriminator")
 class NLayerDiscriminator(nn.Module):
     """PatchGAN discriminator (pix2pix), image in [0, 1] -> map of patch scores.
 
@@ -88,6 +95,8 @@ class NLayerDiscriminator(nn.Module):
         norm: `instance`, `batch` or `none` (never after the first conv).
         out_channels: channels of the last conv; None means `ndf` (the reference's head),
             1 is the standard PatchGAN head.
+
+    ``per_sample``: without batch norm each score map depends on its own input only.
     """
 
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
@@ -97,6 +106,7 @@ class NLayerDiscriminator(nn.Module):
         if n_layers < 1:
             raise ValueError(f"NLayerDiscriminator: n_layers must be >= 1, got {n_layers}")
         bias = norm != "batch"
+        self.per_sample = norm != "batch"
         layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         ch = ndf
         for n in range(1, n_layers + 1):
@@ -111,3 +121,24 @@ class NLayerDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x * 2 - 1)
+
+
+@register_net("HighPassDiscriminator")
+class HighPassDiscriminator(NLayerDiscriminator):
+    """A PatchGAN that sees the image and its high frequencies (image minus a 3x3 box blur,
+    amplified ``gain`` times), so that noise, ringing and blocks weigh as much as colour and
+    tone: a degradation generator is judged on what it adds.
+
+    Args: those of ``NLayerDiscriminator``, plus
+        gain: amplification of the high-pass image.
+    """
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                 out_channels: int | None = None, gain: float = 4.0):
+        super().__init__(2 * input_nc, ndf, n_layers, norm, out_channels)
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = nn.functional.avg_pool2d(nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1)
+        # the parent maps [0, 1] to [-1, 1]; keep the high-pass centred at 0.5 in that range
+        return super().forward(torch.cat([x, (0.5 + self.gain * (x - low)).clamp(0, 1)], 1))

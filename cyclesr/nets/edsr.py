@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .blocks import check_scale, pixelshuffle_upsampler
+from .registry import register_net
 
 __all__ = ["EDSR"]
 
@@ -29,6 +30,7 @@ class ResidualBlockNoBN(nn.Module):
         return x + self.conv2(self.relu(self.conv1(x))) * self.res_scale
 
 
+@register_net("EDSR")
 class EDSR(nn.Module):
     """EDSR, LR in [0, 1] -> SR in [0, 1] (x upscale, not clamped).
 
@@ -45,6 +47,7 @@ class EDSR(nn.Module):
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16,
                  upscale: int = 4, res_scale: float = 1.0, img_range: float = 255.0):
         super().__init__()
+        self.per_sample = True  # no batch statistics, no randomness
         self.scale = check_scale("EDSR", upscale, allowed=(1, 2, 3, 4, 8))
         self.img_range = img_range
         mean = DIV2K_RGB_MEAN if num_in_ch == 3 else (0.5,) * num_in_ch

@@ -8,6 +8,7 @@ import torch.nn.functional as nnf
 from torch import nn
 
 from .blocks import check_scale, pixelshuffle_upsampler
+from .registry import register_net
 
 __all__ = ["BicubicResidualSR"]
 
@@ -21,6 +22,7 @@ class _Block(nn.Module):
         return x + self.body(x)
 
 
+@register_net("BicubicResidualSR")
 class BicubicResidualSR(nn.Module):
     """LR in [0, 1] -> bicubic(LR) + learned residual (x upscale, not clamped).
 
@@ -37,6 +39,7 @@ class BicubicResidualSR(nn.Module):
         super().__init__()
         if num_in_ch != num_out_ch:
             raise ValueError("BicubicResidualSR: num_in_ch must equal num_out_ch (bicubic skip)")
+        self.per_sample = True  # no batch statistics, no randomness
         self.scale = check_scale("BicubicResidualSR", upscale, allowed=(1, 2, 3, 4, 8))
         self.head = nn.Conv2d(num_in_ch, num_feat, 3, padding=1)
         self.body = nn.Sequential(*[_Block(num_feat) for _ in range(num_block)],

@@ -4,8 +4,11 @@
     create_net("mypkg.nets:MySR", scale=4)            # importable module
     create_net("path/to/my_net.py:MySR", scale=4)     # any Python file
 
-Errors are loud: an unknown name lists the known ones, a bad keyword names the network, the
-key and the accepted keys.
+Each product network registers itself where it is defined (``@register_net("Name")``);
+``cyclesr.nets`` imports those modules. ``registered_only=True`` accepts registered names
+only: what a model file or a checkpoint names must never import or run other code. Errors are
+loud: an unknown name lists the known ones, a bad keyword names the network, the key and the
+accepted keys.
 """
 from __future__ import annotations
 
@@ -19,12 +22,7 @@ from typing import Callable
 
 from torch import nn
 
-from . import EDSR, VDSR, NLayerDiscriminator, ResnetGenerator, RRDBNet, SRResNet
-from .degrader import (CameraJpegGenerator, CameraNoiseGenerator, DegradationGenerator, HighPassDiscriminator,
-                            KernelNoiseGenerator, PixelNoiseDegradationGenerator, WhiteNoiseDegradationGenerator)
-from .fastsr import BicubicResidualSR
-
-__all__ = ["NETS", "register_net", "create_net", "resolve_net", "net_scale"]
+__all__ = ["NETS", "register_net", "create_net", "resolve_net", "net_scale", "accepts"]
 
 NETS: dict[str, type[nn.Module]] = {}
 
@@ -40,13 +38,6 @@ def register_net(name: str) -> Callable[[type], type]:
         return cls
 
     return decorator
-
-
-for _cls in (ResnetGenerator, NLayerDiscriminator, VDSR, SRResNet, EDSR, RRDBNet,
-             DegradationGenerator, PixelNoiseDegradationGenerator, WhiteNoiseDegradationGenerator,
-             KernelNoiseGenerator, CameraNoiseGenerator, CameraJpegGenerator, HighPassDiscriminator,
-             BicubicResidualSR):
-    register_net(_cls.__name__)(_cls)
 
 
 def _load_file(path: str) -> object:
@@ -70,14 +61,18 @@ def _load_file(path: str) -> object:
     return module
 
 
-def resolve_net(name: str) -> Callable[..., nn.Module]:
+def resolve_net(name: str, registered_only: bool = False) -> Callable[..., nn.Module]:
     """The class (or factory) that `name` refers to; see the module docstring for the forms."""
     by_lower = {known.lower(): cls for known, cls in NETS.items()}
-    if name.lower() in by_lower:
+    if isinstance(name, str) and name.lower() in by_lower:
         return by_lower[name.lower()]
-    where, sep, attr = name.rpartition(":")
+    known = ", ".join(sorted(NETS))
+    if registered_only:
+        raise ValueError(f"network {name!r} is not one of the installed package's networks "
+                         f"({known}); a model file may name no other code")
+    where, sep, attr = str(name).rpartition(":")
     if not sep or not where or not attr:
-        raise ValueError(f"unknown network {name!r}; known networks: {', '.join(sorted(NETS))} "
+        raise ValueError(f"unknown network {name!r}; known networks: {known} "
                          "(or give 'package.module:Class' or 'path/to/file.py:Class')")
     if where.endswith(".py") or "/" in where or "\\" in where:
         module = _load_file(where)
@@ -92,24 +87,37 @@ def resolve_net(name: str) -> Callable[..., nn.Module]:
     return target
 
 
-def _check_kwargs(name: str, target: Callable, kwargs: dict) -> None:
+def _parameters(target: Callable) -> dict[str, inspect.Parameter] | None:
+    """The constructor's parameters, or None when it takes ``**kwargs`` or has no signature."""
     try:
         params = inspect.signature(target).parameters
     except (TypeError, ValueError):
-        return
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {k: p for k, p in params.items()
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def accepts(target: Callable, key: str) -> bool:
+    """Whether the constructor `target` takes the keyword argument `key`."""
+    params = _parameters(target)
+    return params is None or key in params
+
+
+def _check_kwargs(name: str, target: Callable, kwargs: dict) -> None:
+    params = _parameters(target)
+    if params is None:
         return
-    accepted = [k for k, p in params.items()
-                if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-    bad = [k for k in kwargs if k not in accepted]
+    bad = [k for k in kwargs if k not in params]
     if bad:
         raise TypeError(f"network {name!r} got unexpected argument(s) {', '.join(map(repr, bad))}; "
-                        f"accepted: {', '.join(accepted) or '(none)'}")
+                        f"accepted: {', '.join(params) or '(none)'}")
 
 
-def create_net(name: str, **kwargs) -> nn.Module:
+def create_net(name: str, *, registered_only: bool = False, **kwargs) -> nn.Module:
     """Build the network `name` with keyword arguments `kwargs` (the YAML keys)."""
-    target = resolve_net(name)
+    target = resolve_net(name, registered_only)
     _check_kwargs(name, target, kwargs)
     net = target(**kwargs)
     if not isinstance(net, nn.Module):

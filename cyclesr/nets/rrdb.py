@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import check_scale, pad_to_multiple
+from .registry import register_net
 
 __all__ = ["RRDBNet"]
 
@@ -58,6 +59,7 @@ class RRDB(nn.Module):
         return x + self.rdb3(self.rdb2(self.rdb1(x))) * 0.2
 
 
+@register_net("RRDBNet")
 class RRDBNet(nn.Module):
     """ESRGAN generator, LR in [0, 1] -> SR (x upscale, not clamped).
 
@@ -73,6 +75,7 @@ class RRDBNet(nn.Module):
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 23,
                  num_grow_ch: int = 32, upscale: int = 4):
         super().__init__()
+        self.per_sample = True  # no batch statistics, no randomness
         self.scale = check_scale("RRDBNet", upscale, allowed=(1, 2, 4, 8))
         self.unshuffle = {1: 4, 2: 2}.get(self.scale, 1)
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle ** 2, num_feat, 3, padding=1)

@@ -16,18 +16,21 @@ from torch import nn
 
 from .blocks import (ResidualBlock, check_norm, check_scale, conv_norm_act, init_weights,
                      pixelshuffle_upsampler)
+from .registry import register_net
 
 __all__ = ["VDSR", "SRResNet"]
 
 
 class _ReferenceSR(nn.Module):
-    """Shared trunk of VDSR and SRResNet; subclasses choose the body block."""
+    """Shared trunk of VDSR and SRResNet; subclasses choose the body block. ``scale`` is the
+    upscale factor; ``per_sample`` is False with batch norm (outputs depend on the batch)."""
 
     def __init__(self, SR_nb: int = 20, SR_nf: int = 64, SR_norm_type: str = "batch", upscale: int = 4,
                  input_nc: int = 3, output_nc: int = 3):
         super().__init__()
         self.scale = check_scale(type(self).__name__, upscale)
         norm = check_norm(SR_norm_type)
+        self.per_sample = norm != "batch"
         self.head = nn.Conv2d(input_nc, SR_nf, 3, padding=1)
         blocks = [self._block(SR_nf, norm) for _ in range(SR_nb)]
         self.body = nn.Sequential(*blocks, conv_norm_act(SR_nf, SR_nf, norm, act=False))
@@ -45,6 +48,7 @@ class _ReferenceSR(nn.Module):
         raise NotImplementedError
 
 
+@register_net("VDSR")
 class VDSR(_ReferenceSR):
     """The reference's "VDSR": plain conv + norm + ReLU blocks. LR in [0, 1] -> SR (x upscale).
 
@@ -61,6 +65,7 @@ class VDSR(_ReferenceSR):
         return conv_norm_act(nf, nf, norm)
 
 
+@register_net("SRResNet")
 class SRResNet(_ReferenceSR):
     """The reference's "SRResNet": residual blocks (conv-norm-ReLU-conv-norm + skip) in the body.
 

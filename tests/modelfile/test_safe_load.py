@@ -100,3 +100,67 @@ def test_published_model_loads_without_unpickling(tmp_path, tiny_cfg, monkeypatc
             assert torch.equal(model.sr(x), nets.SR.eval()(x))
             assert torch.equal(model.G(x), nets.G.eval()(x))
         assert model.scale == 2
+
+
+def _rewrite_description(folder: Path, change) -> None:
+    """Edit a published model's description in model.json and in the safetensors metadata."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / "model.safetensors"
+    desc = json.loads((folder / "model.json").read_text())
+    change(desc)
+    text = json.dumps(desc)
+    save_file(load_file(str(weights)), str(weights), metadata={"cyclesr": text})
+    (folder / "model.json").write_text(text)
+
+
+def test_a_model_file_naming_other_code_is_refused_and_nothing_runs(tmp_path, tiny_cfg, monkeypatch):
+    from cyclesr.modelfile.publish import load_published
+
+    ran = []
+    monkeypatch.setattr("os.system", lambda *a, **k: ran.append(a) or 0)
+    folder = publish(build_model(tiny_cfg).SR, None, tiny_cfg, tmp_path / "model").parent
+    marker = tmp_path / "ran.txt"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').close()\nclass Net:\n    pass\n")
+    for name, kwargs in (("os:system", {"command": "touch pwned"}), (f"{evil}:Net", {})):
+        _rewrite_description(folder, lambda d: d["sr"].update(name=name, kwargs=kwargs))
+        with pytest.raises(CheckpointError) as info:
+            load_published(folder)
+        assert str(folder) in str(info.value) and name in str(info.value)
+    assert not ran and not marker.exists()
+
+
+def test_a_checkpoint_config_naming_other_code_is_refused(tmp_path, tiny_cfg, monkeypatch):
+    ran = []
+    monkeypatch.setattr("os.system", lambda *a, **k: ran.append(a) or 0)
+    raw = tiny_cfg.to_dict()
+    raw["model"]["G"] = {"name": "os:system", "command": "touch pwned"}
+    path = save_checkpoint({"config": raw, "nets": {}}, tmp_path / "evil_cfg.pt")
+    with pytest.raises(CheckpointError, match="os:system") as info:
+        cyclesr.load(path)
+    assert str(path) in str(info.value) and not ran
+
+
+def test_models_published_by_the_previous_version_load(tmp_path):
+    """Earlier model.json files named product networks by import path and gave a camera G
+    ResnetGenerator's keys, which it ignored."""
+    cfg = config_from_dict({"dataset": {"upscale": 2}, "model": {
+        "G": {"name": "CameraJpegGenerator"}, "sr": {"name": "BicubicResidualSR", "num_feat": 4, "num_block": 1}}})
+    torch.manual_seed(0)
+    nets = build_model(cfg)
+    folder = publish(nets.SR, nets.G, cfg, tmp_path / "model").parent
+
+    def old_style(desc):
+        desc["sr"]["name"] = "cyclesr.nets.fastsr:BicubicResidualSR"
+        desc["G"] = {"name": "cyclesr.nets.degrader:CameraJpegGenerator",
+                     "kwargs": {"input_nc": 3, "output_nc": 3, "ngf": 16, "n_blocks": 2, "norm": "instance",
+                                "up_mode": "transpose", "n_downsampling": 0}}
+    _rewrite_description(folder, old_style)
+    model = cyclesr.load(folder, device="cpu")
+    assert type(model.G).__name__ == "CameraJpegGenerator" and model.scale == 2
+    x = torch.rand(1, 3, 6, 5)
+    with torch.no_grad():
+        assert torch.equal(model.sr(x), nets.SR.eval()(x))

@@ -14,11 +14,6 @@ TINY = {
     "SRResNet": dict(SR_nb=1, SR_nf=8, upscale=2),
     "EDSR": dict(num_feat=8, num_block=1, upscale=2),
     "RRDBNet": dict(num_feat=8, num_block=1, num_grow_ch=4, upscale=2),
-    "DegradationGenerator": dict(ngf=4, n_blocks=1),
-    "PixelNoiseDegradationGenerator": dict(ngf=4, n_blocks=1),
-    "WhiteNoiseDegradationGenerator": dict(ngf=4, n_blocks=1),
-    "KernelNoiseGenerator": dict(ngf=4, n_blocks=1, kernel_size=3),
-    "CameraNoiseGenerator": dict(kernel_size=3),
     "CameraJpegGenerator": dict(kernel_size=3),
     "HighPassDiscriminator": dict(ndf=4, n_layers=2, out_channels=1),
     "BicubicResidualSR": dict(num_feat=8, num_block=1, upscale=2),
@@ -26,7 +21,30 @@ TINY = {
 
 
 def test_builtins_registered():
-    assert set(TINY) <= set(NETS)
+    assert set(TINY) == set(NETS)
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_every_net_says_whether_it_is_per_sample(name):
+    """The engine batches two calls into one only where the network says that is exact."""
+    net = create_net(name, **TINY[name])
+    assert isinstance(net.per_sample, bool)
+    if net.per_sample:
+        torch.manual_seed(0)
+        a, b = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+        with torch.no_grad():
+            together = net(torch.cat([a, b]))
+            assert torch.allclose(together, torch.cat([net(a), net(b)]), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, kwargs, per_sample", [
+    ("ResnetGenerator", dict(norm="instance"), True), ("ResnetGenerator", dict(norm="batch"), False),
+    ("ResnetGenerator", dict(norm="none", use_dropout=True), False),
+    ("NLayerDiscriminator", dict(norm="none"), True), ("HighPassDiscriminator", dict(norm="batch"), False),
+    ("VDSR", dict(SR_norm_type="batch"), False), ("CameraJpegGenerator", {}, False),
+])
+def test_per_sample_follows_the_norm(name, kwargs, per_sample):
+    assert create_net(name, **{**TINY[name], **kwargs}).per_sample is per_sample
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
@@ -45,6 +63,17 @@ def test_every_net_forward_backward(name):
 @pytest.mark.parametrize("name", ["vdsr", "VDSR", "Vdsr"])
 def test_case_insensitive(name):
     assert isinstance(create_net(name, SR_nb=1, SR_nf=4), VDSR)
+
+
+def test_registered_only_refuses_import_and_file_paths(tmp_path):
+    marker = tmp_path / "ran.txt"
+    file = tmp_path / "evil.py"
+    file.write_text(f"open({str(marker)!r}, 'w').close()\nclass Net:\n    pass\n")
+    for name in ("os:system", "cyclesr.nets.vdsr:SRResNet", f"{file}:Net"):
+        with pytest.raises(ValueError, match="not one of the installed package's networks"):
+            create_net(name, registered_only=True)
+    assert not marker.exists()
+    assert isinstance(create_net("vdsr", registered_only=True, SR_nb=1, SR_nf=4), VDSR)
 
 
 def test_import_path():
