@@ -14,7 +14,7 @@ from PIL import Image
 
 from cyclesr.cli import main
 from cyclesr.config import config_from_dict
-from cyclesr.engine.trainer import Trainer
+from cyclesr.api.train import train
 from cyclesr.report.html import build_report, read_metrics
 
 
@@ -28,7 +28,7 @@ def _pattern(h, w, seed):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A finished tiny training run with validation images (the trainer writes the report)."""
+    """A finished tiny training run with validation images (training writes the report)."""
     root = tmp_path_factory.mktemp("report")
     for folder, size, n in (("hr", 24, 2), ("lr", 12, 2)):
         (root / folder).mkdir()
@@ -49,7 +49,7 @@ def run_dir(tmp_path_factory):
                   "sr": {"name": "VDSR", "SR_nb": 1, "SR_nf": 4, "SR_norm_type": "none"}},
         "trainer": {"n_epoch": 2, "n_epoch_decay": 1, "warmup_epochs": 1, "pretrain_epochs": 1,
                     "eval_epoch": 1, "print_freq": 1, "val_ps_offset": 1, "device": "cpu"}})
-    summary = Trainer(cfg, root / "run", progress=False).fit()
+    summary = train(cfg, root / "run", progress=False)
     assert summary["report"] == str(root / "run" / "report.html")
     return root / "run"
 
@@ -108,7 +108,7 @@ def test_a_failing_report_does_not_fail_training(run_dir, tmp_path, monkeypatch,
     monkeypatch.setattr(cyclesr.report.html, "build_report", broken)
     cfg = config_from_dict(yaml.safe_load((run_dir / "config.yml").read_text()),
                            overrides=["dataset.test.LR_dir=null", "dataset.test.HR_dir=null"])
-    summary = Trainer(cfg, tmp_path / "run", progress=False).fit(until_epoch=1)
+    summary = train(cfg, tmp_path / "run", progress=False, until_epoch=1)
     assert summary["report"] is None and summary["model_dir"]
     assert "warning: could not write the report: RuntimeError: matplotlib exploded" in capsys.readouterr().err
 
