@@ -36,7 +36,7 @@ def _script(name: str, *args) -> str:
 def bench_run(tmp_path_factory) -> Path:
     """A tiny benchmark output folder without the checkpoint study (``--no-curve``)."""
     root = tmp_path_factory.mktemp("lab")
-    _images(root / "hr", 6, 160, 0)
+    _images(root / "hr", 28, 128, 0)  # 14 real LR images: noref_compare scores 12 against the rest
     _images(root / "test", 2, 72, 1, prefix="test")
     run_quality_bench(root / "out", hr_train=root / "hr", test_hr=[root / "test"], recipe="mild",
                       preset="tiny", seed=0, device="cpu", checkpoint_curve=False, log=lambda *a: None)

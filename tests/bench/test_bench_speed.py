@@ -12,12 +12,14 @@ from cyclesr.cli import main
 from cyclesr.config import config_from_dict
 from cyclesr.engine.buffer import ImageBuffer
 from cyclesr.engine.setup import make_optimizers, make_settings
-from cyclesr.engine.steps import StepNets, pretrain_step, transfer_step
+from cyclesr.engine.steps import StepNets, joint_step, pretrain_step, transfer_step
 from cyclesr.model import build_model
 
 NAMES = ("G", "F", "D_X", "D_Y", "SR")
 TINY = {"dataset": {"upscale": 2, "train": {"crop_size": 16, "batch_size": 2, "num_workers": 0}},
-        "model": {"cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_D": 2, "buffer_size": 3},
+        "model": {"G": {"name": "ResnetGenerator", "ngf": 4, "n_blocks": 1},
+                  "D": {"name": "NLayerDiscriminator", "ndf": 4, "n_layers": 2},
+                  "cyclegan": {"buffer_size": 3},
                   "sr": {"name": "VDSR", "SR_nb": 2, "SR_nf": 8, "SR_norm_type": "batch"},
                   "SR_lam": 1000.0, "cycleSR_lam": 10.0, "grad_clip": 0.05}}
 
@@ -107,7 +109,8 @@ def test_reference_like_step_computes_the_same_update(phase):
         pretrain_step(nets, opt, batch, s)
         reference_pretrain_step(ref, ref_opt, batch, s)
     else:
-        transfer_step(nets, opt, batch, s, (ImageBuffer(3, 1), ImageBuffer(3, 2)), phase == "joint")
+        step = joint_step if phase == "joint" else transfer_step
+        step(nets, opt, batch, s, (ImageBuffer(3, 1), ImageBuffer(3, 2)))
         reference_transfer_step(ref, ref_opt, batch, s, (ImagePool(3, 1), ImagePool(3, 2)),
                                 phase == "joint")
     for k in NAMES:
