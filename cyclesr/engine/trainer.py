@@ -44,13 +44,13 @@ class Trainer:
     def __init__(self, cfg: Config, run_dir: str | Path, device: Optional[str] = None,
                  resume: Optional[str | Path] = None, progress: bool = True,
                  evaluators: Optional[Sequence[Evaluator]] = None):
+        validate_paths(cfg)
+        check_synth_recipe(cfg)
         self.cfg, t = cfg, cfg.trainer
         self.paths = RunPaths(Path(run_dir))
         self.ctx = dist.init_from_env(device)
         self.device = self.ctx.device if self.ctx.world > 1 else resolve_device(device or t.device)
         self.progress = progress and self.ctx.is_main
-        validate_paths(cfg)
-        check_synth_recipe(cfg)
         if cfg.dataset.test.LR_dir:  # fail now, not at the first validation, on unmatched names
             PairedDataset(cfg.dataset.test.LR_dir, cfg.dataset.test.HR_dir)
         if self.device.type == "cuda":  # fixed crop sizes: let cuDNN pick its fastest kernels
@@ -58,7 +58,7 @@ class Trainer:
         torch.manual_seed(t.seed + self.ctx.rank)  # DDP then copies rank 0's initial weights
         self.parts = TrainingParts.build(cfg, self.ctx, self.device)
         self.model = self.parts.model
-        self.settings = make_settings(cfg, self.device)
+        self.settings = make_settings(cfg, self.device, model=self.model)
         self.settings.agree = dist.agreement(self.ctx)  # ranks skip a non-finite update together
         self.dataset, self.sampler, self.loader = training_data(cfg, self.ctx, self.device, self.paths.root)
         if not resume:  # a resumed run has the measurements in its checkpoint
