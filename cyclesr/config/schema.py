@@ -130,7 +130,7 @@ class TrainerConfig:
     sample_freq: int = 0                  # write image panels every N iterations (0 = per epoch)
     max_bad_steps: int = 20               # consecutive non-finite losses before stopping
     noref_images: int = 16                # images for the no-reference G(X)-vs-real score (0 = off)
-    channels_last: Union[bool, str] = "auto"  # true | false | auto (where measured faster)
+    channels_last: Union[bool, str] = "auto"  # true | false | auto (where NHWC pays: engine.setup)
     amp: str = "off"                      # off | bf16 | fp16 (CUDA)
     compile: bool = False                 # torch.compile the networks
 

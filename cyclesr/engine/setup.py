@@ -71,9 +71,9 @@ def memory_formats(channels_last: bool | str, device: torch.device
     """The weight layout of each network, and of the training batch (key ``"batch"``).
 
     ``trainer.channels_last``: true puts everything in channels_last (NHWC), false nothing;
-    ``"auto"`` only where it measured faster: on a CPU the SR network alone (its oneDNN
-    convolutions run ~15% faster in NHWC, while the instance-normalised CycleGAN networks lose
-    in layout copies what their convolutions gain), on CUDA everything (cuDNN's NHWC kernels).
+    ``"auto"`` only where NHWC pays: on a CPU the SR network alone (its oneDNN convolutions are
+    faster in NHWC, while the instance-normalised CycleGAN networks lose in layout copies what
+    their convolutions gain), on CUDA everything (cuDNN's NHWC kernels).
     """
     cl, cf = torch.channels_last, torch.contiguous_format
     if channels_last == "auto":
