@@ -105,8 +105,8 @@ def pseudo_psnr(sr: nn.Module, G: nn.Module, hr_images: Sequence[Tensor], scale:
     """PSNR-Y (crop border = ``scale``) of the SR network on pairs that G makes from sharp
     images: SR(G(bicubic(HR))) against HR, over the centre crops (at most ``max_side`` pixels
     a side) of ``hr_images``. Once G's degradation is close to the real one (low KID), this
-    ranks SR checkpoints as the PSNR on real pairs would, without ground truth for the real
-    images (README, "Knowing without ground truth"). G runs seeded, as in ``generate_fake_lr``."""
+    stands in for the PSNR on real pairs when ranking SR checkpoints, without ground truth for
+    the real images. G runs seeded, as in ``generate_fake_lr``."""
     from cyclesr.ops.resize import bicubic_downscale, crop_to_multiple
     from cyclesr.eval.metrics import psnr
     from cyclesr.inference.tiling import upscale_tensor

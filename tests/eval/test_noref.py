@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclesr.nets.degrader import DegradationGenerator
+from cyclesr.nets.camera import CameraJpegGenerator
 from cyclesr.eval.noref import (PatchFeatures, blockiness, generate_fake_lr, kid, noise_color, noise_sigma, noref_scores,
                            sharpness, spearman)
 
@@ -77,14 +77,11 @@ def test_spearman():
     assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486833, abs=1e-6)
 
 
-def test_degradation_generator_starts_as_identity_and_is_seeded():
-    G = DegradationGenerator(ngf=8, n_blocks=1)
+def test_generate_fake_lr_is_seeded_and_keeps_the_size():
+    G = CameraJpegGenerator(kernel_size=3)
     x = torch.rand(1, 3, 17, 23)
-    assert torch.allclose(G(x), x)
-    with pytest.raises(ValueError):
-        DegradationGenerator(n_downsampling=2)
-    a = generate_fake_lr(G, [x[0]], seed=1)[0]
-    assert a.shape == x[0].shape
+    a, b = (generate_fake_lr(G, [x[0]], seed=1)[0] for _ in range(2))
+    assert a.shape == x[0].shape and torch.equal(a, b)
 
 
 def test_evaluate_noref_without_hr(tmp_path):
@@ -95,18 +92,17 @@ def test_evaluate_noref_without_hr(tmp_path):
     for i in range(3):
         save_rgb(_noisy(_smooth(i, 24), 5, i), tmp_path / "real" / f"real_{i}.png")
     sr = EDSR(num_feat=4, num_block=1, upscale=2)
-    out = evaluate_noref(sr, DegradationGenerator(ngf=4, n_blocks=1), tmp_path / "real", 2, n_images=3)
+    out = evaluate_noref(sr, CameraJpegGenerator(kernel_size=3), tmp_path / "real", 2, n_images=3)
     assert out["kid"] == out["kid"] and out["real"]["noise"] > 0 and "pseudo_psnr" not in out
     for i in range(2):
         save_rgb(_smooth(10 + i, 48), tmp_path / "sharp" / f"hr_{i}.png")
-    out = evaluate_noref(sr, DegradationGenerator(ngf=4, n_blocks=1), tmp_path / "real", 2,
+    out = evaluate_noref(sr, CameraJpegGenerator(kernel_size=3), tmp_path / "real", 2,
                          clean_hr_dir=tmp_path / "sharp", n_images=3)
     assert 5 < out["pseudo_psnr"] < 60
 
 
 def test_high_pass_discriminator_shape():
-    from cyclesr.nets.cyclegan import NLayerDiscriminator
-    from cyclesr.nets.degrader import HighPassDiscriminator
+    from cyclesr.nets.cyclegan import HighPassDiscriminator, NLayerDiscriminator
 
     x = torch.rand(2, 3, 24, 24)
     D = HighPassDiscriminator(ndf=8, n_layers=2, out_channels=1)
@@ -150,62 +146,6 @@ def test_noref_feature_training_runs_and_measures(tmp_path):
     assert PatchFeatures.trained(out)(torch.rand(1, 3, 32, 32)).shape == (1, 224)
 
 
-def test_pixel_noise_generator_starts_as_identity_and_adds_white_noise():
-    from cyclesr.nets.degrader import PixelNoiseDegradationGenerator
-
-    G = PixelNoiseDegradationGenerator(ngf=8, n_blocks=1)
-    x = torch.full((1, 3, 64, 64), 0.5)
-    assert torch.allclose(G(x), x)  # amplitude and residual start at zero
-    with torch.no_grad():
-        G.amplitude.bias.fill_(10 / 255)  # a constant amplitude: white noise of std 10/255
-    with torch.no_grad():
-        noise = (G(x) - x)[0]
-    assert abs(float(noise.std()) * 255 - 10) < 1
-    lag1 = float((noise[:, :, 1:] * noise[:, :, :-1]).mean() / noise.var())
-    assert abs(lag1) < 0.05  # white: neighbouring pixels uncorrelated
-
-
-def test_white_noise_generator_is_deterministic_apart_from_its_white_noise():
-    from cyclesr.nets.degrader import WhiteNoiseDegradationGenerator
-
-    torch.manual_seed(0)
-    G = WhiteNoiseDegradationGenerator(ngf=8, n_blocks=1)
-    assert G.head[0].in_channels == 3  # no noise input
-    x = torch.rand(1, 3, 32, 32)
-    with torch.no_grad():
-        torch.nn.init.normal_(G.tail.weight, std=0.05)  # a non-trivial residual r(x)
-        first, second = G(x), G(x)
-        assert not torch.allclose(first, x, atol=1e-3)
-        assert torch.equal(first, second)  # zero amplitude: nothing random left
-        G.amplitude.bias.fill_(8 / 255)
-        a, b = G(x), G(x)
-    diff = (a - b)[0].flatten(1)  # two draws of the white noise: sqrt(2) * 8/255 apart
-    assert abs(float(diff.std()) * 255 / 2 ** 0.5 - 8) < 1
-    assert abs(float(torch.corrcoef(diff)[0, 1])) < 0.1  # channels independent
-
-
-def test_kernel_noise_generator_blurs_with_a_normalised_kernel_and_adds_white_noise():
-    from cyclesr.nets.degrader import KernelNoiseGenerator
-
-    torch.manual_seed(0)
-    G = KernelNoiseGenerator(ngf=8, n_blocks=2, kernel_size=5, start_amplitude=0)
-    x = torch.rand(1, 3, 32, 32)
-    with torch.no_grad():
-        assert float(G.kernel()[2, 2]) > 0.9  # starts close to a delta, without noise
-        assert torch.equal(G(x), G(x))
-        G.kernel_param.normal_()
-        assert float(G.kernel().sum()) == pytest.approx(1.0) and bool((G.kernel() >= 0).all())
-        flat = torch.full((1, 3, 64, 64), 0.5)
-        assert torch.allclose(G(flat), flat, atol=1e-4)  # a normalised blur keeps flat colour
-        G.amplitude[-1].bias.fill_(8 / 255)
-        noise = (G(flat) - flat)[0]
-    assert abs(float(noise.std()) * 255 - 8) < 1
-    lag1 = float((noise[:, :, 1:] * noise[:, :, :-1]).mean() / noise.var())
-    assert abs(lag1) < 0.05 and abs(float(torch.corrcoef(noise.flatten(1))[0, 1])) < 0.1
-    with pytest.raises(ValueError, match="odd"):
-        KernelNoiseGenerator(kernel_size=4)
-
-
 def test_noise_color_tells_independent_gray_and_chroma_noise_apart():
     base = _smooth(3)
     g = torch.Generator().manual_seed(0)
@@ -218,20 +158,6 @@ def test_noise_color_tells_independent_gray_and_chroma_noise_apart():
     assert noise_color(chroma) < noise_color(independent) - 0.2
     stats = noref_scores([chroma] * 2, [independent] * 2, patch=16, per_image=2)
     assert stats["stat_gap"]["noise_color"] == pytest.approx(stats["fake"]["noise_color"] - stats["real"]["noise_color"])
-
-
-def test_camera_noise_generator_follows_brightness_and_nothing_else():
-    from cyclesr.nets.degrader import CameraNoiseGenerator
-
-    torch.manual_seed(0)
-    G = CameraNoiseGenerator(kernel_size=3, start_amplitude=2 / 255)
-    with torch.no_grad():
-        G.alpha.fill_(1e-3)  # variance grows with the signal (shot noise)
-        dark, bright = torch.full((8, 3, 32, 32), 0.1), torch.full((8, 3, 32, 32), 0.8)
-        std_dark, std_bright = float((G(dark) - dark).std()), float((G(bright) - bright).std())
-    assert std_dark == pytest.approx(((2 / 255) ** 2 + 1e-4) ** 0.5, rel=0.1)
-    assert std_bright == pytest.approx(((2 / 255) ** 2 + 8e-4) ** 0.5, rel=0.1)
-    assert sum(p.numel() for p in G.parameters()) == 9 + 3 + 3 + 1 + 9  # kernel, beta, alpha, spread, mix
 
 
 def test_pseudo_psnr_scores_the_sr_network_on_pairs_g_makes():

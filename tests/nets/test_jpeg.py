@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclesr.nets.degrader import CameraJpegGenerator
+from cyclesr.nets.camera import CameraJpegGenerator
 from cyclesr.nets.jpeg import estimate_quality, jpeg_round_trip, quant_tables
 
 
