@@ -128,3 +128,12 @@ def test_pad_to_multiple():
     assert pad_to_multiple(x, 4).shape[-2:] == (4, 8)  # reflect would need pad < size
     assert pad_to_multiple(x, 1).data_ptr() == x.data_ptr()
     assert pad_to_multiple(x, 2, min_size=6).shape[-2:] == (6, 6)
+
+
+def test_high_pass_discriminator_sees_the_image_and_its_high_frequencies():
+    from cyclesr.nets import HighPassDiscriminator
+
+    x = torch.rand(2, 3, 24, 24)
+    D = HighPassDiscriminator(ndf=8, n_layers=2, out_channels=1)
+    assert D.model[0].in_channels == 6
+    assert D(x).shape == NLayerDiscriminator(ndf=8, n_layers=2, out_channels=1)(x).shape
