@@ -254,6 +254,7 @@ def test_nan_losses_are_skipped_then_stop_training(tmp_path, capsys):
     assert all(torch.isfinite(p).all() for p in trainer.model.SR.parameters())
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # the NaN sample panel
 def test_cli_reports_training_stopped(tmp_path, monkeypatch, capsys):
     config = write_config(tmp_path)
     monkeypatch.setattr(Trainer, "_to_device", lambda self, batch: {
