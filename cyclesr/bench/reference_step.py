@@ -132,7 +132,7 @@ def reference_runner(cfg, phase: str, device: torch.device, batch: int, patch: i
     model = build_model(cfg).to(device)
     data = random_batch(cfg, batch, patch, device)
     # the reference has no mixed precision: fp32 whatever trainer.amp says
-    settings = dataclasses.replace(make_settings(cfg, device), autocast=contextlib.nullcontext)
+    settings = dataclasses.replace(make_settings(cfg, device, model=model), autocast=contextlib.nullcontext)
     opt = make_reference_optimizers(model, cfg)
     size = cfg.model.cyclegan.buffer_size
     pools = (ImagePool(size, 1), ImagePool(size, 2))

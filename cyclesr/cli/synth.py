@@ -44,7 +44,7 @@ def _fitted_recipe(args) -> str:
 
 def run(args) -> int:
     from cyclesr.data.degrade import synthesize_folder
-    from cyclesr.eval.fit import is_fit
+    from cyclesr.config import is_fit
 
     recipe = _fitted_recipe(args) if is_fit(args.recipe) else args.recipe
     written = synthesize_folder(args.hr, args.output, recipe, scale=args.scale, seed=args.seed,

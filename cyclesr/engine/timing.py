@@ -70,7 +70,7 @@ def step_runner(cfg: Config, phase: str, device: torch.device, batch: int,
     if cfg.trainer.compile:
         nets = StepNets(*(torch.compile(getattr(model, k)) for k in names))
     optim = make_optimizers(model, cfg, device)
-    settings = make_settings(cfg, device)
+    settings = make_settings(cfg, device, model=model)
     size = cfg.model.cyclegan.buffer_size
     buffers = (ImageBuffer(size, 1), ImageBuffer(size, 2))
 

@@ -28,14 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Candidate", "FitResult", "fit_recipe", "fit_recipe_from_folders", "FIT_NAME", "is_fit"]
-
-FIT_NAME = "fit"  # the model.synth_recipe value that asks for a fitted recipe
-
-
-def is_fit(spec) -> bool:
-    """Whether a recipe setting (``model.synth_recipe``, ``synth --recipe``) asks for fitting."""
-    return isinstance(spec, str) and spec.strip().lower() == FIT_NAME
+__all__ = ["Candidate", "FitResult", "fit_recipe", "fit_recipe_from_folders"]
 
 BLUR_CENTRES = (0.4, 0.8, 1.2, 1.6, 2.0, 2.5)   # Gaussian sigma in HR pixels (x4)
 NOISE_CENTRES = (0, 3, 6, 10, 15, 22)           # Gaussian sigma on the 0-255 scale, 0 = none

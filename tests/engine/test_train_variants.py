@@ -89,9 +89,9 @@ def test_camera_jpeg_generator_is_calibrated_on_the_real_lr_and_keeps_it_on_resu
     cfg = config_from_dict({
         "dataset": {"upscale": 4, "train": {"HR_dir": str(tiny_data["hr"]), "LR_dir": str(real), "batch_size": 2,
                                             "num_workers": 0, "crop_size": 16, "iters_per_epoch": 2}},
-        "model": {"cycleSR_lam": 0, "cyclegan": {"generator": "CameraJpegGenerator", "n_downsampling": 0,
-                                                 "lambda_cycle": 0, "lambda_identity": 0,
-                                                 "ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_D": 2},
+        "model": {"cycleSR_lam": 0, "cyclegan": {"lambda_cycle": 0, "lambda_identity": 0},
+                  "G": {"name": "CameraJpegGenerator"},
+                  "D": {"name": "NLayerDiscriminator", "ndf": 4, "n_layers": 2},
                   "sr": {"name": "EDSR", "num_feat": 8, "num_block": 1}},
         "trainer": {"n_epoch": 1, "n_epoch_decay": 1, "warmup_epochs": 1, "pretrain_epochs": 0}}, "camera.yml")
     cyclesr.train(cfg, tmp_path / "run", progress=False, until_epoch=1)
