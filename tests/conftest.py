@@ -71,3 +71,19 @@ def vega_config_file(tiny_data, tmp_path) -> Path:
     path = tmp_path / "cyclesr_vega.yml"
     path.write_text(yaml.safe_dump(vega_config(tiny_data)))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny x2 model (VDSR without norm, G at full resolution) published as training does."""
+    from cyclesr.config import config_from_dict
+    from cyclesr.model import build_model
+    from cyclesr.modelfile.publish import publish
+
+    cfg = config_from_dict({"dataset": {"upscale": 2},
+                            "model": {"G": {"name": "ResnetGenerator", "ngf": 4, "n_blocks": 1, "n_downsampling": 0},
+                                      "sr": {"name": "VDSR", "SR_nb": 1, "SR_nf": 4, "SR_norm_type": "none"}}})
+    torch.manual_seed(0)
+    nets = build_model(cfg)
+    return publish(nets.SR, nets.G, cfg, tmp_path_factory.mktemp("model")).parent
+

@@ -99,8 +99,6 @@ def _spawn(spec: dict) -> dict:
 
 
 def bench_upscale(args) -> dict:
-    import torch
-
     from cyclesr.inference.tiling import available_bytes, estimate_bytes
     if not (args.checkpoint or args.config):
         raise ValueError("bench upscale needs --checkpoint (a trained model) or --config (a "

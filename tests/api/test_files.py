@@ -1,26 +1,17 @@
 """`cyclesr.api.files` from Python: what `cyclesr upscale`, `degrade` and `evaluate` run."""
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import cyclesr
 from cyclesr.api.files import (EvaluateOptions, degrade_files, evaluate_folder, gather_inputs,
                                upscale_files)
 from cyclesr.api.model import UpscaleOptions
-from cyclesr.config import config_from_dict
-from cyclesr.model import build_model
-from cyclesr.modelfile.publish import publish
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    cfg = config_from_dict({"dataset": {"upscale": 2},
-                            "model": {"cyclegan": {"ngf": 4, "n_blocks": 1, "n_downsampling": 0},
-                                      "sr": {"name": "VDSR", "SR_nb": 1, "SR_nf": 4, "SR_norm_type": "none"}}})
-    torch.manual_seed(0)
-    nets = build_model(cfg)
-    return cyclesr.load(publish(nets.SR, nets.G, cfg, tmp_path_factory.mktemp("model")).parent, device="cpu")
+def model(tiny_model_dir):
+    return cyclesr.load(tiny_model_dir, device="cpu")
 
 
 @pytest.fixture

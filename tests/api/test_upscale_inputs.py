@@ -10,11 +10,8 @@ from PIL import Image
 
 import cyclesr
 from cyclesr.cli import main
-from cyclesr.config import config_from_dict
 from cyclesr.data.io import read_image
 from cyclesr.data.png16 import encode_png
-from cyclesr.model import build_model
-from cyclesr.modelfile.publish import publish
 
 REAL_INPUTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real-world" / "realesrgan-inputs"
 ORIENTATION = 0x0112
@@ -22,14 +19,8 @@ ORIENTATION = 0x0112
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A tiny x2 model published the way training publishes it."""
-    cfg = config_from_dict({"dataset": {"upscale": 2},
-                            "model": {"cyclegan": {"ngf": 4, "n_blocks": 1, "n_downsampling": 0},
-                                      "sr": {"name": "VDSR", "SR_nb": 1, "SR_nf": 4, "SR_norm_type": "none"}}})
-    torch.manual_seed(0)
-    nets = build_model(cfg)
-    return publish(nets.SR, nets.G, cfg, tmp_path_factory.mktemp("model")).parent
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 def _rgb(h, w, seed=0):

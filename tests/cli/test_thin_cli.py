@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import cyclesr
@@ -13,19 +12,11 @@ import cyclesr.api.model as api_model
 from cyclesr.api.model import UpscaleOptions
 from cyclesr.cli import COMMANDS, build_parser, main
 from cyclesr.cli.upscale import options_from
-from cyclesr.config import config_from_dict
-from cyclesr.model import build_model
-from cyclesr.modelfile.publish import publish
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    cfg = config_from_dict({"dataset": {"upscale": 2},
-                            "model": {"cyclegan": {"ngf": 4, "n_blocks": 1, "n_downsampling": 0},
-                                      "sr": {"name": "VDSR", "SR_nb": 1, "SR_nf": 4, "SR_norm_type": "none"}}})
-    torch.manual_seed(0)
-    nets = build_model(cfg)
-    return publish(nets.SR, nets.G, cfg, tmp_path_factory.mktemp("model")).parent
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 def _upscale_args(*flags):

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cyclesr.config import ConfigError, NetSpec, config_from_dict, dump_config, load_config
+from cyclesr.config import ConfigError, NetSpec, config_from_dict, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 VEGA = REPO.parent / "shared" / "reference" / "vega-layout-cyclesr.yml"
