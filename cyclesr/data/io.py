@@ -3,6 +3,19 @@ images become the package's one convention (RGB float32 (3, H, W) in [0, 1]) and
 
 Formats that cannot hold what is asked are written with what they can hold: JPEG and BMP drop
 the alpha channel, and only PNG and TIFF keep 16 bits (other formats are written at 8 bits).
+
+What reading does with the less common kinds (each said with an ``ImageWarning`` naming the file
+where something is left out or surprising):
+
+- every reader refuses an image above the pixel limit before decoding it (``pixel_limit.py``);
+- integer TIFFs are scaled by their bit depth (16- and 32-bit, signed ones from 0 up); float
+  TIFFs must hold values in [0, 1] (negative values are clipped to 0; values above 1, NaN or
+  infinity are refused: scale such an image into [0, 1] or save it as 16-bit first); images of
+  more than 8 bits are written back at 16 bits;
+- animated GIF, PNG (APNG) and WebP, and multi-page TIFF: the first frame is read and a warning
+  names the file and its frame count;
+- a file whose content is another format than its extension says (a PNG named ``.jpg``) is read
+  by its content, with a warning: outputs named after it get the format their name says.
 """
 
 from __future__ import annotations
@@ -10,6 +23,7 @@ from __future__ import annotations
 import os
 import struct
 import uuid
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +33,13 @@ import tifffile
 import torch
 from PIL import Image
 
+from cyclesr.data.pixel_limit import PixelLimitError, check_pixels, open_image
 from cyclesr.data.png16 import encode_png, needs_png16_reader, read_png16
 from cyclesr.ops.color import gray as luma
 from cyclesr.ops.image import from_uint8, to_integer_array, to_uint8
 
 __all__ = [
-    "IMAGE_EXTS", "ImageReadError", "LoadedImage", "list_images", "read_image", "load_rgb",
+    "IMAGE_EXTS", "ImageReadError", "ImageWarning", "LoadedImage", "list_images", "read_image", "load_rgb",
     "write_image", "save_rgb", "to_uint8", "from_uint8",
 ]
 
@@ -32,20 +47,27 @@ IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
             ".tiff": "TIFF", ".webp": "WEBP"}
 _ORIENTATION_TAG = 0x0112
+_ANIMATED = ("GIF", "PNG", "WEBP", "TIFF")  # formats whose extra frames are content (not MPO previews)
 # What Pillow raises on broken files; `tifffile.TiffFileError` is a ValueError.
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
                   Image.DecompressionBombError)
 
 
 class ImageReadError(ValueError):
-    """An image file exists but cannot be decoded (corrupt, truncated, empty, unsupported)."""
+    """An image file exists but cannot be decoded (corrupt, truncated, empty, unsupported, or
+    over the pixel limit)."""
+
+
+class ImageWarning(UserWarning):
+    """Reading an image left something out or found a surprise (extra frames, a format that is
+    not the one its extension names)."""
 
 
 @dataclass
 class LoadedImage:
     """A decoded image. `rgb` is (3, H, W) float32 in [0, 1] (gray is replicated to 3 channels,
-    `was_gray` remembers it); `alpha` is (1, H, W) float32 or None; `bit_depth` is the source's
-    bits per sample (8 or 16); `exif` has the orientation tag removed since it is applied."""
+    `was_gray` remembers it); `alpha` is (1, H, W) float32 or None; `bit_depth` is 8 for 8-bit
+    sources and 16 for deeper ones (16-, 32-bit and float: written back at 16 bits); `exif` has the orientation tag removed since it is applied."""
 
     rgb: torch.Tensor
     alpha: torch.Tensor | None
@@ -76,8 +98,11 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _pil_pixels(im: Image.Image) -> tuple[np.ndarray, int, bool]:
-    """Loaded Pillow image -> (H, W, C) array with C in 1-4 (alpha last), max value, was_gray."""
+    """Loaded Pillow image -> (H, W, C) array with C in 1-4 (alpha last), full-white value, was_gray."""
     mode = im.mode
+    if mode == "F":  # 32-bit float (a TIFF tifffile could not read): [0, 1] as in _tiff_scale
+        pixels, _ = _tiff_scale(np.asarray(im)[:, :, None])
+        return pixels, 1, True
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         gray = np.clip(np.asarray(im).astype(np.int64), 0, 65535).astype(np.uint16)
         if "transparency" in im.info:
@@ -95,27 +120,52 @@ def _pil_pixels(im: Image.Image) -> tuple[np.ndarray, int, bool]:
     return pixels.reshape(*pixels.shape[:2], -1), 255, target.startswith("L")
 
 
-def _tiff16(path: Path) -> tuple[np.ndarray, int, bytes | None] | None:
-    """16-bit TIFFs via tifffile (Pillow truncates 16-bit colour and rejects gray+alpha):
-    (H, W, C) uint16 array, EXIF orientation, ICC profile; None for other files."""
+def _tiff_scale(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """(pixels, the value that means full white) of a TIFF's samples: integers by their bit
+    depth (signed ones from 0 up), floats as [0, 1] after the checks in the module docstring."""
+    if pixels.dtype.kind == "u":
+        return pixels, float(np.iinfo(pixels.dtype).max)
+    if pixels.dtype.kind == "i":
+        return np.clip(pixels, 0, None), float(np.iinfo(pixels.dtype).max)
+    values = pixels.astype(np.float32, copy=False)
+    if not np.isfinite(values).all():
+        raise ImageReadError("a float image with NaN or infinite values; save it with finite "
+                             "values in [0, 1] (or as 16-bit)")
+    top = float(values.max(initial=0.0))
+    if top > 1.0:
+        raise ImageReadError(f"a float image with values up to {top:.4g}; CycleSR reads float "
+                             "images as values in [0, 1]: scale it into [0, 1] or save it as 16-bit")
+    return np.clip(values, 0.0, None), 1.0
+
+
+def _tiff_deep(path: Path) -> tuple[np.ndarray, float, int, bytes | None, int] | None:
+    """TIFFs of more than 8 bits via tifffile (Pillow truncates 16-bit colour, clips 32-bit and
+    blackens float): ((H, W, C) array, full-white value, EXIF orientation, ICC profile, page
+    count); None for other files, which Pillow reads. The size is checked before decoding."""
     with open(path, "rb") as handle:
         if handle.read(4) not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             return None
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
+            check_pixels(path, page.imagewidth, page.imagelength)
             photometric = getattr(page.photometric, "name", "")
-            if page.dtype != np.uint16 or page.samplesperpixel > 4 or photometric not in ("MINISBLACK", "RGB"):
+            deep = page.dtype is not None and page.dtype.kind in "uif" and page.dtype.itemsize > 1
+            if not deep or page.samplesperpixel > 4 or photometric not in ("MINISBLACK", "RGB"):
                 return None
+            pages = len(tif.pages)
             pixels = page.asarray()
             tags = page.tags
             orientation = int(tags["Orientation"].value) if "Orientation" in tags else 1
             icc = bytes(tags["InterColorProfile"].value) if "InterColorProfile" in tags else None
             separate = pixels.ndim == 3 and page.axes.startswith("S")
+    except PixelLimitError:
+        raise
     except (ValueError, KeyError, NotImplementedError):  # e.g. a codec tifffile lacks: let Pillow try
         return None
     pixels = np.moveaxis(pixels, 0, -1) if separate else pixels
-    return pixels.reshape(*pixels.shape[:2], -1), orientation, icc
+    pixels, white = _tiff_scale(pixels.reshape(*pixels.shape[:2], -1))
+    return pixels, white, orientation, icc, pages
 
 
 def _metadata(im: Image.Image) -> tuple[int, bytes | None, bytes | None]:
@@ -131,41 +181,65 @@ def _metadata(im: Image.Image) -> tuple[int, bytes | None, bytes | None]:
     return orientation, exif_bytes, im.info.get("icc_profile")
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int, bool, str, bytes | None, bytes | None]:
-    tiff = _tiff16(path)
+def _warn_frames(path: Path, frames: int) -> None:
+    if frames > 1:
+        warnings.warn(f"{path} has {frames} frames (pages); only the first is used",
+                      ImageWarning, stacklevel=4)
+
+
+def _warn_format(path: Path, fmt: str) -> None:
+    named = _FORMATS.get(path.suffix.lower())
+    actual = "JPEG" if fmt == "MPO" else fmt  # MPO: a JPEG with extra pictures (camera previews)
+    if named and actual and named != actual:
+        warnings.warn(f"{path} holds {actual} data although its extension says {named}; it is read as "
+                      f"{actual}, and outputs named after it are written as {named}", ImageWarning,
+                      stacklevel=4)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, float, bool, str, bytes | None, bytes | None]:
+    tiff = _tiff_deep(path)
     if tiff is not None:
-        pixels, orientation, icc = tiff
-        return _orient(pixels, orientation), 65535, pixels.shape[2] <= 2, "TIFF", None, icc
-    with Image.open(path) as im:
+        pixels, white, orientation, icc, pages = tiff
+        _warn_frames(path, pages)
+        _warn_format(path, "TIFF")
+        return _orient(pixels, orientation), white, pixels.shape[2] <= 2, "TIFF", None, icc
+    with open_image(path) as im:
         fmt = im.format or ""
+        _warn_frames(path, getattr(im, "n_frames", 1) if fmt in _ANIMATED else 1)
+        _warn_format(path, fmt)
         if needs_png16_reader(im):
-            pixels, max_value = read_png16(path), 65535
+            pixels, white = read_png16(path), 65535.0
             was_gray = pixels.shape[2] <= 2
         else:
             im.load()  # full decode now, so truncated data fails here rather than later
-            pixels, max_value, was_gray = _pil_pixels(im)
+            pixels, white, was_gray = _pil_pixels(im)
         orientation, exif, icc = _metadata(im)
-    return _orient(pixels, orientation), max_value, was_gray, fmt, exif, icc
+    return _orient(pixels, orientation), float(white), was_gray, fmt, exif, icc
 
 
 def read_image(path: str | Path) -> LoadedImage:
-    """Decode any supported image file; raises ImageReadError naming the file if it cannot."""
+    """Decode any supported image file; raises ImageReadError naming the file if it cannot
+    (over the pixel limit included: nothing is decoded then)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        pixels, max_value, was_gray, fmt, exif, icc = _decode(path)
+        pixels, white, was_gray, fmt, exif, icc = _decode(path)
+    except PixelLimitError as err:
+        raise ImageReadError(f"cannot read image {err}") from None
     except ImageReadError as err:
         raise ImageReadError(f"cannot read image {path}: {err}") from err
+    except MemoryError:
+        raise ImageReadError(f"cannot read image {path}: not enough memory to decode it") from None
     except _DECODE_ERRORS as err:
         reason = "empty file (0 bytes)" if path.stat().st_size == 0 else f"{type(err).__name__}: {err}"
         raise ImageReadError(f"cannot read image {path}: {reason}") from err
-    values = torch.from_numpy(pixels.astype(np.float32) / max_value).permute(2, 0, 1)
+    values = torch.from_numpy(np.divide(pixels, white, dtype=np.float32)).permute(2, 0, 1)
     color, alpha = (values[:-1], values[-1:]) if values.shape[0] in (2, 4) else (values, None)
     rgb = color.expand(3, -1, -1) if color.shape[0] == 1 else color
     return LoadedImage(
         rgb=rgb.contiguous(), alpha=None if alpha is None else alpha.contiguous(),
-        bit_depth=16 if max_value == 65535 else 8, was_gray=was_gray, fmt=fmt, exif=exif, icc=icc,
+        bit_depth=8 if white == 255 else 16, was_gray=was_gray, fmt=fmt, exif=exif, icc=icc,
     )
 
 

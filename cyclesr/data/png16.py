@@ -6,6 +6,9 @@ file twice: once as usual (high bytes) and once with the little-endian raw mode,
 the same unpacker pick the low bytes. The two passes give the exact 16-bit values.
 (16-bit gray+alpha, which Pillow cannot load at all, is decoded raw in a single pass.)
 
+Every open goes through ``pixel_limit.open_image``, so the pixel limit is checked before
+anything is decoded.
+
 Writing is simple enough to do directly: filter each row, deflate, and wrap in chunks.
 """
 
@@ -17,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from cyclesr.data.pixel_limit import open_image
 
 __all__ = ["encode_png", "needs_png16_reader", "read_png16", "tile_rawmode"]
 
@@ -39,7 +44,7 @@ def needs_png16_reader(im: Image.Image) -> bool:
 
 
 def _decode_with_rawmode(path: str | Path, rawmode: str) -> np.ndarray:
-    with Image.open(path) as im:
+    with open_image(path) as im:
         im.tile = [_with_rawmode(tile, rawmode) for tile in im.tile]
         im.load()
         return np.asarray(im)
@@ -53,7 +58,7 @@ def _with_rawmode(tile, rawmode: str):
 
 def read_png16(path: str | Path) -> np.ndarray:
     """Decode a PNG for which `needs_png16_reader` is true; returns (H, W, C) uint16, C = 2, 3 or 4."""
-    with Image.open(path) as im:
+    with open_image(path) as im:
         rawmode = tile_rawmode(im)
     if rawmode == "LA;16B":
         # Pillow opens these as RGBA but has no unpacker for them. Four 8-bit channels hold
