@@ -121,7 +121,7 @@ class TrainerConfig:
     eval_epoch: int = 5                   # validate (and save per-epoch checkpoint) every N epochs
     print_freq: int = 10                  # log losses every N iterations
     val_ps_offset: int = 10               # best-shift search radius for validation PSNR
-    lr_policy: str = "linear"             # linear | step | cosine
+    lr_policy: str = "linear"             # linear (the reference's) | linear_cyclegan | step | cosine
     lr_decay_step: int = 50               # step policy: epochs between decays
     lr_decay_gamma: float = 0.5           # step policy: factor per decay
     seed: int = 0

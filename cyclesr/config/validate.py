@@ -105,7 +105,7 @@ def validate_config(cfg: Config) -> None:
     if m.synth_mix_end is not None and not 0 <= m.synth_mix_end <= 1:
         _fail(cfg, "model.synth_mix_end", "in [0, 1] or null (constant synth_mix)", m.synth_mix_end)
     # model.synth_recipe is parsed by the data pipeline before training starts
-    _choice(cfg, "trainer.lr_policy", t.lr_policy, ("linear", "step", "cosine"))
+    _choice(cfg, "trainer.lr_policy", t.lr_policy, ("linear", "linear_cyclegan", "step", "cosine"))
     _choice(cfg, "trainer.amp", t.amp, ("off", "bf16", "fp16"))
     if t.channels_last not in (True, False, "auto"):
         _fail(cfg, "trainer.channels_last", "true, false or auto", t.channels_last)

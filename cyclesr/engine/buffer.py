@@ -1,4 +1,4 @@
-"""The CycleGAN image buffer (Shrivastava et al. 2017), vectorised over the batch."""
+"""The CycleGAN image buffer (Shrivastava et al. 2017) with the reference's semantics."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,11 +9,15 @@ __all__ = ["ImageBuffer"]
 
 
 class ImageBuffer:
-    """Holds up to ``size`` past fakes. ``query`` returns a batch in which each image is, with
-    probability 0.5, swapped for a stored older fake (which the new one replaces).
+    """Holds up to ``size`` past fakes; ``query`` returns the batch the discriminator sees.
 
-    While the buffer fills, new images are stored and returned unchanged (as in CycleGAN). Swaps
-    within one batch pick distinct slots, so the batch is handled with tensor ops only.
+    The reference's rule, image by image in batch order: while the buffer is not full, the
+    image is stored and returned. Once it is full, with probability 0.5 a stored image drawn
+    uniformly (with replacement: two images of one batch may draw the same slot, the second
+    then gets the first's new image) is returned and replaced by the new one; otherwise the
+    new image is returned. Any batch size works, including one larger than the buffer.
+    The draws are made on the CPU and resolved to one gather, so the images never leave
+    their device. Non-finite fakes (a step about to be skipped) are returned but not stored.
     Randomness comes from the buffer's own generator, saved with its state.
     """
 
@@ -23,6 +27,28 @@ class ImageBuffer:
         self.count = 0
         self.generator = torch.Generator().manual_seed(seed)
 
+    def _plan(self, n: int, finite: list[bool]) -> tuple[list[int], dict[int, int]]:
+        """Where each returned image comes from (``i`` < n: new image i; ``n + s``: stored slot
+        s as it was before this batch) and which new image each changed slot ends up holding."""
+        slots: dict[int, int] = {}   # slot -> source index it holds now
+        sources = []
+        swap = torch.rand(n, generator=self.generator) < 0.5
+        draw = torch.randint(0, max(self.size, 1), (n,), generator=self.generator)
+        for i in range(n):
+            if self.count < self.size:
+                if finite[i]:
+                    slots[self.count] = i
+                    self.count += 1
+                sources.append(i)
+            elif swap[i]:
+                slot = int(draw[i])
+                sources.append(slots.get(slot, n + slot))
+                if finite[i]:
+                    slots[slot] = i
+            else:
+                sources.append(i)
+        return sources, slots
+
     @torch.no_grad()
     def query(self, fakes: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
@@ -31,24 +57,13 @@ class ImageBuffer:
         if self.images is None:
             self.images = torch.empty((self.size, *fakes.shape[1:]), dtype=fakes.dtype,
                                       device=fakes.device)
-        out = fakes.clone()
-        # a skipped non-finite step must not leave NaNs in the buffer to come back later
-        finite = torch.isfinite(fakes).flatten(1).all(1)
-        n_fill = min(self.size - self.count, fakes.shape[0])
-        if n_fill:
-            self.images[self.count:self.count + n_fill] = torch.nan_to_num(fakes[:n_fill], 0.5, 1.0, 0.0)
-            self.count += n_fill
-        rest = fakes.shape[0] - n_fill
-        if rest:
-            swap = torch.rand(rest, generator=self.generator) < 0.5
-            slots = torch.randperm(self.size, generator=self.generator)[:rest]
-            idx = torch.nonzero(swap).flatten()
-            if idx.numel():
-                slot = slots[idx].to(fakes.device)
-                pos = (idx + n_fill).to(fakes.device)
-                out[pos] = self.images[slot]
-                keep = finite[pos].view(-1, *([1] * (fakes.dim() - 1)))
-                self.images[slot] = torch.where(keep, fakes[pos], self.images[slot])
+        finite = torch.isfinite(fakes).flatten(1).all(1).tolist()
+        sources, slots = self._plan(fakes.shape[0], finite)
+        pool = torch.cat([fakes, self.images])
+        out = pool[torch.tensor(sources, device=fakes.device)]
+        if slots:
+            changed = torch.tensor(list(slots), device=fakes.device)
+            self.images[changed] = fakes[torch.tensor(list(slots.values()), device=fakes.device)]
         return out
 
     def state_dict(self) -> dict:

@@ -3,7 +3,9 @@
 Phases follow the reference: ``warmup_epochs`` of transfer-only training, ``pretrain_epochs`` of
 SR pretraining on bicubic pairs, then joint training until ``n_epoch + n_epoch_decay``.
 Learning rates: constant for ``n_epoch`` epochs then decayed (``lr_policy``); a network that is
-not trained in a phase gets learning rate 0.
+not trained in a phase gets learning rate 0. ``linear`` is the reference's rule,
+``lr = base * (1 - max(0, epoch - n_epoch) / n_epoch_decay)``, which reaches 0 at the last
+epoch; ``linear_cyclegan`` divides by ``n_epoch_decay + 1`` instead (pytorch-CycleGAN's).
 """
 from __future__ import annotations
 
@@ -46,7 +48,9 @@ def lr_factor(epoch: int, t: TrainerConfig) -> float:
     decayed = max(0, epoch - t.n_epoch)
     if decayed == 0:
         return 1.0
-    if t.lr_policy == "linear":  # the reference's (CycleGAN's) rule: never exactly 0
+    if t.lr_policy == "linear":  # the reference's (Vega's) rule: exactly 0 at the last epoch
+        return 1.0 - decayed / float(t.n_epoch_decay)
+    if t.lr_policy == "linear_cyclegan":  # pytorch-CycleGAN's rule: never exactly 0
         return 1.0 - decayed / float(t.n_epoch_decay + 1)
     if t.lr_policy == "step":
         return t.lr_decay_gamma ** math.ceil(decayed / t.lr_decay_step)

@@ -10,6 +10,7 @@ __all__ = [
     "check_norm",
     "norm_layer",
     "conv_norm_act",
+    "PADDINGS",
     "ResnetBlock",
     "ResidualBlock",
     "pixelshuffle_upsampler",
@@ -47,18 +48,42 @@ def conv_norm_act(in_ch: int, out_ch: int, norm: str | None = "none", act: bool 
     return nn.Sequential(*layers)
 
 
-class ResnetBlock(nn.Module):
-    """CycleGAN residual block: (reflect pad, conv3x3, norm, ReLU, [dropout], reflect pad,
-    conv3x3, norm) + identity."""
+PADDINGS = ("zero", "reflect")
 
-    def __init__(self, dim: int, norm: str = "instance", use_dropout: bool = False, use_bias: bool = True):
+
+class ResnetBlock(nn.Module):
+    """Residual block of the transfer generator: (conv3x3, norm, ReLU, [dropout], conv3x3, norm)
+    + identity.
+
+    ``padding="zero"`` pads the convs with zeros (``padding=1``), as the reference (Vega) does;
+    module indices then match Vega's ``ResBlock`` (``conv_block.0`` and ``conv_block.3``).
+    ``padding="reflect"`` puts a ReflectionPad2d(1) before each conv, as CycleGAN does, with
+    CycleGAN's module indices (``conv_block.1`` and ``conv_block.5``). The layout of a state dict
+    therefore says which padding its weights were trained with; ``set_padding`` re-lays the
+    same modules (and parameters) out for the other one."""
+
+    def __init__(self, dim: int, norm: str = "instance", use_dropout: bool = False, use_bias: bool = True,
+                 padding: str = "zero"):
         super().__init__()
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(norm, dim),
-                  nn.ReLU(True)]
-        if use_dropout:
-            layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(norm, dim)]
+        self.parts = [nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(norm, dim), nn.ReLU(True),
+                      nn.Dropout(0.5) if use_dropout else None,
+                      nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(norm, dim)]
+        self.padding = ""
+        self.set_padding(padding)
+
+    def set_padding(self, padding: str) -> None:
+        """Lay the block out for ``zero`` or ``reflect`` padding, keeping its parameters."""
+        if padding not in PADDINGS:
+            raise ValueError(f"unknown padding {padding!r}; expected one of {', '.join(PADDINGS)}")
+        if padding == self.padding:
+            return
+        conv0, norm0, act, drop, conv1, norm1 = self.parts
+        for conv in (conv0, conv1):
+            conv.padding = (1, 1) if padding == "zero" else (0, 0)
+        pad = (lambda: []) if padding == "zero" else (lambda: [nn.ReflectionPad2d(1)])
+        layers = pad() + [conv0, norm0, act] + ([drop] if drop is not None else []) + pad() + [conv1, norm1]
         self.conv_block = nn.Sequential(*layers)
+        self.padding = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv_block(x)

@@ -2,15 +2,17 @@
 
 Both take images in [0, 1] (the package convention) and map them to [-1, 1] internally, the
 range the CycleGAN layers were designed for; the generator maps its tanh output back to [0, 1].
-The layer layout (module indices) follows pytorch-CycleGAN-and-pix2pix for `up_mode="transpose"`
-with instance or batch norm, so its published weights should load into these modules.
+With ``padding="zero"`` (the default, the reference's) the generator's module indices are those
+of Vega's ``Generator`` (``model.<i>`` for Vega's ``generator.G<i>``), so Vega's weights load
+entry by entry (``cyclesr.modelfile.vega``); with ``padding="reflect"`` they follow
+pytorch-CycleGAN-and-pix2pix for ``up_mode="transpose"`` with instance or batch norm.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .blocks import ResnetBlock, check_norm, init_weights, norm_layer, pad_to_multiple
+from .blocks import PADDINGS, ResnetBlock, check_norm, init_weights, norm_layer, pad_to_multiple
 from .registry import register_net
 
 __all__ = ["ResnetGenerator", "NLayerDiscriminator", "HighPassDiscriminator", "UP_MODES"]
@@ -40,6 +42,12 @@ class ResnetGenerator(nn.Module):
             `resize` (nearest x2 + conv3x3).
         n_downsampling: stride-2 steps (and matching upsampling steps); 0 keeps full resolution.
         use_dropout: dropout 0.5 inside the residual blocks.
+        padding: padding of the residual blocks' 3x3 convs: `zero` (the reference's, Vega's)
+            or `reflect` (CycleGAN's). The 7x7 head and tail convs are reflect-padded in both.
+            Weights saved in the other layout load as what they are: a state dict laid out for
+            reflection padding (earlier versions' checkpoints and models) switches the blocks
+            to it, so loading keeps computing what those weights computed (``padding`` then
+            says which one is in use).
 
     Any H, W is accepted: the input is padded (reflect, or replicate when too small) to a
     multiple of 2**n_downsampling and the output cropped back to the input's size.
@@ -50,9 +58,12 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9,
                  norm: str = "instance", up_mode: str = "transpose", n_downsampling: int = 2,
-                 use_dropout: bool = False):
+                 use_dropout: bool = False, padding: str = "zero"):
         super().__init__()
         norm = check_norm(norm)
+        if padding not in PADDINGS:
+            raise ValueError(f"ResnetGenerator: unknown padding {padding!r}; "
+                             f"expected one of {', '.join(PADDINGS)}")
         if up_mode not in UP_MODES:
             raise ValueError(f"ResnetGenerator: unknown up_mode {up_mode!r}; "
                              f"expected one of {', '.join(UP_MODES)}")
@@ -68,13 +79,29 @@ class ResnetGenerator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 3, stride=2, padding=1, bias=bias), norm_layer(norm, ch * 2),
                        nn.ReLU(True)]
             ch *= 2
-        layers += [ResnetBlock(ch, norm, use_dropout, bias) for _ in range(n_blocks)]
+        first_block = len(layers)
+        layers += [ResnetBlock(ch, norm, use_dropout, bias, padding) for _ in range(n_blocks)]
         for _ in range(n_downsampling):
             layers += _upsample_layer(ch, ch // 2, up_mode, bias) + [norm_layer(norm, ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        self.blocks = range(first_block, first_block + n_blocks)  # indices of the residual blocks
+        self.padding = padding
         init_weights(self, "normal", 0.02)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Before the weights load: lay the residual blocks out for the padding the state
+        dict's layout says (its first block's first conv at index 0: zero, at 1: reflect)."""
+        if self.blocks:
+            first = f"{prefix}model.{self.blocks[0]}.conv_block."
+            found = [mode for mode, i in (("zero", 0), ("reflect", 1))
+                     if getattr(state_dict.get(f"{first}{i}.weight"), "ndim", 0) == 4]
+            if len(found) == 1 and found[0] != self.padding:
+                for i in self.blocks:
+                    self.model[i].set_padding(found[0])
+                self.padding = found[0]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

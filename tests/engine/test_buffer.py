@@ -1,4 +1,6 @@
-"""The image buffer: fills first, then swaps with probability 1/2, state round trip."""
+"""The image buffer: the reference's semantics (fill, then per image a swap with probability 1/2
+with a slot drawn with replacement), any batch size, state round trip."""
+import pytest
 import torch
 
 from cyclesr.engine.buffer import ImageBuffer
@@ -22,8 +24,9 @@ def test_swaps_return_stored_images():
         out = buf.query(new)
         old = out.amax(dim=(1, 2, 3)) < offset
         swapped += int(old.sum())
-        # a returned image is either the new one or one that was stored
-        assert torch.equal(out[~old], new[~old])
+        # a returned image that is not from an earlier batch is one of this batch's new images
+        for img in out[~old]:
+            assert any(torch.equal(img, n) for n in new)
     assert 20 < swapped < 60  # about half of 80
 
 
@@ -43,3 +46,35 @@ def test_non_finite_fakes_are_not_stored():
     for _ in range(10):
         buf.query(torch.full((2, 3, 2, 2), float("inf")))  # swapping
     assert torch.isfinite(buf.images).all()
+
+
+def _reference_choose(stored: list, size: int, images, swaps, draws) -> list:
+    """The reference's ShuffleBuffer.choose (algorithm.md), one image at a time, with its
+    random numbers given: ``swaps[i]`` (p < 0.5) and ``draws[i]`` (the slot)."""
+    out = []
+    for image, swap, slot in zip(images, swaps, draws):
+        if len(stored) < size:
+            stored.append(image)
+            out.append(image)
+        elif swap:
+            out.append(stored[slot])
+            stored[slot] = image
+        else:
+            out.append(image)
+    return out
+
+
+@pytest.mark.parametrize("size, batch", [(50, 64), (3, 10), (5, 2)])
+def test_matches_the_reference_for_any_batch_size(size, batch):
+    buf = ImageBuffer(size, seed=4)
+    replay = torch.Generator().manual_seed(4)  # the same draws, consumed as query() does
+    stored: list = []
+    for step in range(6):
+        new = torch.rand(batch, 3, 2, 2) + step
+        swaps = (torch.rand(batch, generator=replay) < 0.5).tolist()
+        draws = torch.randint(0, size, (batch,), generator=replay).tolist()
+        expected = _reference_choose(stored, size, new, swaps, draws)
+        out = buf.query(new)
+        assert out.shape == new.shape
+        assert all(torch.equal(a, b) for a, b in zip(out, expected))
+    assert all(torch.equal(a, b) for a, b in zip(buf.images, stored))
