@@ -4,6 +4,7 @@ Importing this package imports every architecture module, so each registers itse
 ``registry.NETS`` (``@register_net`` next to the class)."""
 from .blocks import init_weights
 from .camera import CameraJpegGenerator
+from .compact import SRVGGNetCompact
 from .cyclegan import HighPassDiscriminator, NLayerDiscriminator, ResnetGenerator
 from .edsr import EDSR
 from .fastsr import BicubicResidualSR
@@ -12,5 +13,5 @@ from .rrdb import RRDBNet
 from .vdsr import VDSR, SRResNet
 
 __all__ = ["ResnetGenerator", "NLayerDiscriminator", "HighPassDiscriminator", "CameraJpegGenerator",
-           "VDSR", "SRResNet", "EDSR", "RRDBNet", "BicubicResidualSR", "init_weights", "NETS",
+           "VDSR", "SRResNet", "EDSR", "RRDBNet", "SRVGGNetCompact", "BicubicResidualSR", "init_weights", "NETS",
            "create_net", "register_net", "resolve_net"]

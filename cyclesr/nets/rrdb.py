@@ -91,7 +91,8 @@ class RRDBNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        if self.unshuffle > 1:
+        padded = self.unshuffle > 1 and (h % self.unshuffle or w % self.unshuffle)
+        if self.unshuffle > 1:  # no pad (and no crop) when the size fits, so traces stay dynamic
             x = F.pixel_unshuffle(pad_to_multiple(x, self.unshuffle), self.unshuffle)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
@@ -99,4 +100,4 @@ class RRDBNet(nn.Module):
         for conv in ups:
             feat = self.lrelu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")))
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
-        return out[..., : h * self.scale, : w * self.scale]
+        return out[..., : h * self.scale, : w * self.scale] if padded else out

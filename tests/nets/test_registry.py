@@ -14,6 +14,7 @@ TINY = {
     "SRResNet": dict(SR_nb=1, SR_nf=8, upscale=2),
     "EDSR": dict(num_feat=8, num_block=1, upscale=2),
     "RRDBNet": dict(num_feat=8, num_block=1, num_grow_ch=4, upscale=2),
+    "SRVGGNetCompact": dict(num_feat=8, num_conv=1, upscale=2),
     "CameraJpegGenerator": dict(kernel_size=3),
     "HighPassDiscriminator": dict(ndf=4, n_layers=2, out_channels=1),
     "BicubicResidualSR": dict(num_feat=8, num_block=1, upscale=2),
