@@ -9,11 +9,16 @@ Every layout is read as *ours* first (``layouts.py``)::
 then checked key by key against the dataclasses of ``schema.py``, so an unknown key, a wrong
 type or an impossible value stops with one message naming the key, the file and the expected
 form. Network keys are not checked here: the network's constructor checks them when it is built.
+
+A config is small: a document (or a checkpoint's stored config) that would expand to more than
+``MAX_CONFIG_NODES`` values is refused before anything reads it (YAML aliases let a few lines
+stand for billions of values), and values are shown in messages shortened (``reprlib``).
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import reprlib
 import typing
 from pathlib import Path
 from typing import Any, Optional
@@ -24,7 +29,43 @@ from cyclesr.config.layouts import map_networks, normalize_layout, product_name
 from cyclesr.config.schema import Config, ConfigError, ModelConfig, NetSpec
 from cyclesr.config.validate import validate_config
 
-__all__ = ["load_config", "config_from_dict", "apply_overrides", "dump_config"]
+__all__ = ["load_config", "config_from_dict", "apply_overrides", "dump_config", "MAX_CONFIG_NODES"]
+
+MAX_CONFIG_NODES = 100_000  # values (scalars, lists, mappings) a config may expand to
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` cut to a few lines' worth (long strings, lists and nesting elided)."""
+    return _SHORT.repr(value)
+
+
+def _expanded_size(value: Any, memo: dict) -> int:
+    """How many values ``value`` stands for once every shared (aliased) part is written out."""
+    if not isinstance(value, (dict, list, tuple)):
+        return 1
+    if id(value) in memo:
+        return memo[id(value)]
+    memo[id(value)] = MAX_CONFIG_NODES + 1  # a cycle counts as too big
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    total = 1
+    for item in items:
+        total += _expanded_size(item, memo)
+        if total > MAX_CONFIG_NODES:
+            break
+    memo[id(value)] = total
+    return total
+
+
+def _check_size(raw: Any, source: str) -> None:
+    try:
+        too_big = _expanded_size(raw, {}) > MAX_CONFIG_NODES
+    except RecursionError:
+        raise ConfigError(f"{source}: the document is nested too deeply to be a config") from None
+    if too_big:
+        raise ConfigError(f"{source}: the document expands to more than {MAX_CONFIG_NODES:,} values "
+                          "(YAML aliases repeated inside each other?); a config is a few dozen keys")
 
 
 def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> dict:
@@ -39,6 +80,7 @@ def apply_overrides(raw: dict, overrides: list[str], source: str = "--set") -> d
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{source}: cannot parse the value of '{path}': {exc}") from None
+        _check_size(value, f"{source} {path}")
         node = raw
         keys = path.strip().split(".")
         for key in keys[:-1]:
@@ -81,7 +123,7 @@ def _coerce(value: Any, tp: Any, where: str, source: str) -> Any:
         dict: isinstance(value, dict),
     }.get(tp, True)
     if not ok:
-        raise ConfigError(f"{source}: key '{where}' must be {_describe(tp)}, got {value!r}")
+        raise ConfigError(f"{source}: key '{where}' must be {_describe(tp)}, got {_shown(value)}")
     return float(value) if tp is float else value
 
 
@@ -90,11 +132,11 @@ def _net_spec(data: Any, default: NetSpec, where: str, source: str) -> NetSpec:
     a name, the default network with the given kwargs."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: '{where}' must be a mapping like {{name: ..., <its keys>}}, "
-                          f"got {data!r}")
+                          f"got {_shown(data)}")
     data = dict(data)
     name = data.pop("name", default.name)
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{source}: key '{where}.name' must be a network name, got {name!r}")
+        raise ConfigError(f"{source}: key '{where}.name' must be a network name, got {_shown(name)}")
     kwargs = dict(data.pop("kwargs", None) or {})
     kwargs.update(data)
     return NetSpec(name=product_name(name), kwargs=kwargs)
@@ -102,7 +144,7 @@ def _net_spec(data: Any, default: NetSpec, where: str, source: str) -> NetSpec:
 
 def _build(cls: Any, data: Any, where: str, source: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: '{where or 'top level'}' must be a mapping, got {data!r}")
+        raise ConfigError(f"{source}: '{where or 'top level'}' must be a mapping, got {_shown(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "source"}
     unknown = sorted(set(data) - fields)
@@ -125,6 +167,7 @@ _DEFAULT_MODEL = ModelConfig()
 
 def config_from_dict(raw: dict, source: str = "<dict>", overrides: Optional[list[str]] = None) -> Config:
     """Build and validate a Config from a layout dict (any supported layout)."""
+    _check_size(raw, source)
     if overrides:
         vega = [o for o in overrides if o.startswith("fully_train.")]
         raw = apply_overrides(raw, vega, "--set")

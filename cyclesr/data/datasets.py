@@ -10,46 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from cyclesr.data.io import ImageReadError, from_uint8, list_images, load_rgb, to_uint8
+from cyclesr.data.sampling import usable_images
 from cyclesr.ops.resize import bicubic_downscale
 
 __all__ = ["UnpairedDataset", "PairedDataset"]
-
-_PROBE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
-
-
-def _usable_images(folder: Path, min_size: int, what: str) -> tuple[list[Path], list[str]]:
-    """Images in `folder` whose shorter side is at least `min_size`, found from the file
-    header only (no full decode); also returns one line per skipped file."""
-    paths = list_images(folder)
-    if not paths:
-        raise ValueError(f"no images found in {what} folder {folder} "
-                         f"(looked for .png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp, recursively)")
-    usable, skipped = [], []
-    for path in paths:
-        try:
-            with Image.open(path) as im:
-                width, height = im.size
-        except _PROBE_ERRORS:
-            try:  # a few valid files (16-bit gray+alpha TIFF) only our own reader can open
-                height, width = load_rgb(path).shape[-2:]
-            except (ImageReadError, OSError) as err:
-                skipped.append(f"{path} (unreadable: {err})")
-                continue
-        if min(width, height) < min_size:
-            skipped.append(f"{path} ({width}x{height}, smaller than the {min_size}x{min_size} crop)")
-        else:
-            usable.append(path)
-    if not usable:
-        raise ValueError(
-            f"no usable images in {what} folder {folder}: none of its {len(paths)} images is readable "
-            f"and at least {min_size}x{min_size} pixels (the {what} crop). Use a smaller crop_size "
-            f"(or scale), or add larger images.")
-    return usable, skipped
-
 
 def _augment(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Random horizontal flip, vertical flip and transpose: all 8 square symmetries."""
@@ -105,8 +72,8 @@ class UnpairedDataset(Dataset):
             self.synth_recipe = Recipe.parse(synth_recipe).with_scale(self.scale)
         # a number, or a function of the epoch (cyclesr.engine.schedule.MixRamp)
         self.synth_mix = synth_mix if callable(synth_mix) else float(synth_mix)
-        self.hr_paths, hr_skipped = _usable_images(Path(hr_dir), crop_size * scale, "HR")
-        self.lr_paths, lr_skipped = _usable_images(Path(lr_dir), crop_size, "real-LR")
+        self.hr_paths, hr_skipped = usable_images(hr_dir, crop_size * scale, "HR")
+        self.lr_paths, lr_skipped = usable_images(lr_dir, crop_size, "real-LR")
         if hr_skipped or lr_skipped:
             lines = "\n  ".join(hr_skipped + lr_skipped)
             warnings.warn(f"skipping {len(hr_skipped) + len(lr_skipped)} image(s):\n  {lines}", stacklevel=2)
