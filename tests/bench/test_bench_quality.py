@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cyclesr.bench.anchors import ANCHORS, anchors_available
 from cyclesr.bench.quality import check_disjoint, gap_closure, run_quality_bench
 from cyclesr.data.io import list_images, save_rgb
 
@@ -31,11 +32,22 @@ def test_quality_bench_tiny(tmp_path):
     res = run_quality_bench(tmp_path / "out", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
                             recipe="mild", preset="tiny", seed=0, device="cpu", log=lambda *a: None)
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
-    for key in ("bicubic", "bicubic_pairs", "cyclesr", "oracle"):
+    anchors = tuple(ANCHORS) if anchors_available() is None else ()  # (f) needs the anchors extra
+    rows = ("bicubic", "bicubic_pairs", "cyclesr", "oracle", "blind_synthetic", *anchors)
+    for key in rows:
         assert set(saved[key]) == {"psnr_y", "ssim_y", "psnr_rgb"}
         assert np.isfinite(saved[key]["psnr_y"])
     b, c, d = (saved[k]["psnr_y"] for k in ("bicubic_pairs", "cyclesr", "oracle"))
     assert saved["gap_closure"] == pytest.approx((c - b) / (d - b))
+    alternatives = [saved[k]["psnr_y"] for k in ("bicubic_pairs", "blind_synthetic", *anchors)]
+    assert saved["margin_over_best_alternative"] == pytest.approx(c - max(alternatives))
+    # (c) is the published model: best.pt as training chose it, else latest.pt
+    published = saved["settings"]["cyclesr_published"]
+    has_best = (tmp_path / "out" / "cyclesr_run" / "checkpoints" / "best.pt").exists()
+    assert published["checkpoint"] == ("best.pt" if has_best else "latest.pt")
+    assert 1 <= published["epoch"] <= 4 and published["ema"] is False
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert table.count("\n| (") == len(rows) and "margin over the best alternative" in table
     assert "spearman_neg_kid_vs_psnr_y" in saved["noref"] and "spearman_pseudo_psnr_vs_psnr_y" in saved["noref"]
     assert all(np.isfinite(row["pseudo_psnr"]) for row in saved["noref"]["checkpoints"])
     assert (tmp_path / "out" / "results.md").read_text().startswith("| method")
@@ -46,17 +58,18 @@ def test_quality_bench_tiny(tmp_path):
     assert not train_names & {p.name for p in list_images(data / "test_hr")}
     check_disjoint([data / "hr", data / "real_lr", data / "oracle_lr"], [data / "test_hr"])
     assert res["settings"]["sr_updates"] == 9
-    # --baselines-only stops after (a), (b), (d); --reuse-baselines takes them as they are
+    # --baselines-only stops before (c); --reuse-baselines takes those rows as they are
     base = run_quality_bench(tmp_path / "base", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
                              recipe="mild", preset="tiny", seed=0, device="cpu", baselines_only=True,
                              log=lambda *a: None)
-    assert set(base) == {"bicubic", "bicubic_pairs", "oracle", "settings"}
+    assert set(base) == {*rows, "settings"} - {"cyclesr"}
     assert not (tmp_path / "base" / "cyclesr_run").exists()
     assert base["oracle"] == saved["oracle"]  # same seed, same data: the same baseline
     again = run_quality_bench(tmp_path / "again", hr_train=tmp_path / "hr", test_hr=[tmp_path / "test"],
                               recipe="mild", preset="tiny", seed=0, device="cpu", checkpoint_curve=False,
                               reuse_baselines=tmp_path / "base" / "baselines.json", log=lambda *a: None)
     assert again["oracle"] == base["oracle"] and "cyclesr" in again
+    assert again["blind_synthetic"] == base["blind_synthetic"] == saved["blind_synthetic"]
 
 
 def test_check_disjoint_catches_leak(tmp_path):

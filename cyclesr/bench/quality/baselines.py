@@ -1,10 +1,11 @@
-"""The SR-only baselines (b) and (d): the SR network alone on aligned crops, bicubic pairs for
-(b) and the true pairs for (d), with exactly CycleSR's SR budget (same initial weights,
-optimizer, learning rate per epoch, clipping and number of updates)."""
+"""The SR-only methods (b), (d) and (e): the SR network alone on aligned crops, bicubic pairs for
+(b), the true pairs for (d) and pairs degraded on the fly by a blind degradation for (e), with
+exactly CycleSR's SR budget (same initial weights, optimizer, learning rate per epoch, clipping
+and number of updates)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -20,9 +21,18 @@ __all__ = ["PairCrops", "train_sr_only"]
 
 class PairCrops:
     """Aligned random (LR, HR) crops with the 8 flips/rotations; LR = bicubic(HR) when no LR
-    folder is given (baseline b), else the image of the same name (oracle d)."""
+    folder is given (baseline b), the image of the same name (oracle d), or ``degrade(hr, rng)``
+    (blind synthetic training e). ``degrade`` sees the HR crop with a margin of up to
+    ``DEGRADE_MARGIN`` LR pixels on each side, cut off afterwards, so that its blur and resizing
+    see real context instead of padding at the crop's border."""
 
-    def __init__(self, hr_dir: Path, lr_dir: Optional[Path], crop: int, scale: int, seed: int):
+    DEGRADE_MARGIN = 4
+
+    def __init__(self, hr_dir: Path, lr_dir: Optional[Path], crop: int, scale: int, seed: int,
+                 degrade: Optional[Callable] = None):
+        if degrade is not None and lr_dir is not None:
+            raise ValueError("PairCrops: give an LR folder or a degradation, not both")
+        self.degrade = degrade
         self.hr = [load_rgb(p) for p in list_images(hr_dir)]
         if lr_dir is None:
             self.lr = None
@@ -46,26 +56,40 @@ class PairCrops:
                 h, w = hr.shape[-2] // s, hr.shape[-1] // s
             else:
                 h, w = self.lr[i].shape[-2:]
-            top, left = int(self.rng.integers(0, h - c + 1)), int(self.rng.integers(0, w - c + 1))
-            hr_crop = hr[:, top * s:(top + c) * s, left * s:(left + c) * s]
-            lr_crop = (bicubic_downscale(hr_crop, s) if self.lr is None
-                       else self.lr[i][:, top:top + c, left:left + c])
+            if self.degrade is not None:
+                lr_crop, hr_crop = self._degraded(hr, h, w)
+            else:
+                top, left = int(self.rng.integers(0, h - c + 1)), int(self.rng.integers(0, w - c + 1))
+                hr_crop = hr[:, top * s:(top + c) * s, left * s:(left + c) * s]
+                lr_crop = (bicubic_downscale(hr_crop, s) if self.lr is None
+                           else self.lr[i][:, top:top + c, left:left + c])
             k, flip = int(self.rng.integers(4)), bool(self.rng.integers(2))
             for t, dst in ((lr_crop, lrs), (hr_crop, hrs)):
                 t = t.flip(-1) if flip else t
                 dst.append(torch.rot90(t, k, (-2, -1)))
         return torch.stack(lrs), torch.stack(hrs)
 
+    def _degraded(self, hr: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A crop of ``hr`` and its LR by ``degrade``, from a region with a margin around it."""
+        c, s = self.crop, self.scale
+        m = max(0, min(self.DEGRADE_MARGIN, (h - c) // 2, (w - c) // 2))
+        span = c + 2 * m
+        top, left = int(self.rng.integers(0, h - span + 1)), int(self.rng.integers(0, w - span + 1))
+        region = hr[:, top * s:(top + span) * s, left * s:(left + span) * s]
+        lr = self.degrade(region, self.rng)[:, m:m + c, m:m + c]
+        return lr, region[:, m * s:(m + c) * s, m * s:(m + c) * s]
+
 
 def train_sr_only(cfg, hr_dir: Path, lr_dir: Optional[Path], seed: int, device: torch.device,
-                  log=print) -> torch.nn.Module:
+                  log=print, degrade: Optional[Callable] = None) -> torch.nn.Module:
     """The SR network alone, with CycleSR's SR budget: one update per iteration of every epoch
-    in which CycleSR trains its SR network, at the same learning rate per epoch."""
+    in which CycleSR trains its SR network, at the same learning rate per epoch. Pairs as
+    ``PairCrops`` makes them (``degrade``: seeded by ``seed``, on the fly)."""
     torch.manual_seed(cfg.trainer.seed)
     sr = build_model(cfg).SR.to(device)  # same initial weights as CycleSR's SR network
     m, t, tr = cfg.model, cfg.trainer, cfg.dataset.train
     opt = torch.optim.Adam(sr.parameters(), lr=m.SR_lr, betas=(m.beta1, m.beta2))
-    data = PairCrops(hr_dir, lr_dir, tr.crop_size, cfg.upscale, seed)
+    data = PairCrops(hr_dir, lr_dir, tr.crop_size, cfg.upscale, seed, degrade)
     sr.train()
     steps = 0
     for epoch in range(1, cfg.total_epochs + 1):

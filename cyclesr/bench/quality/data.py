@@ -1,6 +1,7 @@
 """The quality benchmark's data: the HR domain, the real LR domain (other scenes), the oracle's
 true LR of the HR images, and the paired test set, copied or synthesised under ``out/data``;
-and the check that no test image is also a training image."""
+the three roles cut from one set of real LR/HR pairs (``split_paired_set``); and the check that
+no test image is also a training image."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,12 @@ from typing import Optional, Sequence
 from cyclesr.data.degrade import synthesize_folder
 from cyclesr.data.io import list_images, load_rgb, to_uint8
 
-__all__ = ["prepare_data", "check_disjoint"]
+__all__ = ["prepare_data", "check_disjoint", "PAIRED_SETS", "parse_split", "split_paired_set"]
+
+# Named paired sets: folder (with HR/ and LR/ matched by name) and the split of its README's
+# real-world protocol (HR domain, real-LR domain, test; disjoint scenes).
+PAIRED_SETS = {"realsr-canon": ("../shared/data/real-paired/RealSR-Canon", "1-20,21-40,41-50")}
+_ROLES = ("HR domain", "real-LR domain", "test")
 
 
 def _copy_images(paths: Sequence[Path], root: Path, out: Path) -> None:
@@ -36,6 +42,61 @@ def check_disjoint(train_dirs: Sequence[Path], test_dirs: Sequence[Path]) -> Non
             if h in train:
                 raise ValueError(f"test image {path} is also a training image ({train[h]}); "
                                  "the benchmark never trains on test images")
+
+
+def parse_split(text: str) -> list[range]:
+    """``"1-20,21-40,41-50"`` -> the three 1-based, inclusive position ranges (HR domain,
+    real-LR domain, test); raises ValueError unless there are three disjoint, non-empty ones."""
+    parts = [part.strip() for part in str(text).split(",")]
+    spans = []
+    for part in parts:
+        first, _, last = part.partition("-")
+        try:
+            first, last = int(first), int(last or first)
+        except ValueError:
+            raise ValueError(f"--split {text!r}: {part!r} is not a range like 1-20") from None
+        if not 1 <= first <= last:
+            raise ValueError(f"--split {text!r}: {part!r} must be FIRST-LAST with 1 <= FIRST <= LAST")
+        spans.append(range(first, last + 1))
+    if len(spans) != 3:
+        raise ValueError(f"--split {text!r}: give three ranges ({', '.join(_ROLES)}), e.g. 1-20,21-40,41-50")
+    for i in range(3):
+        for j in range(i + 1, 3):
+            if set(spans[i]) & set(spans[j]):
+                raise ValueError(f"--split {text!r}: the {_ROLES[i]} and {_ROLES[j]} ranges overlap")
+    return spans
+
+
+def split_paired_set(paired: Path, split: str, staging: Path) -> dict[str, Path]:
+    """Cut a folder of real pairs (``HR/`` and ``LR/``, matched by name) into the benchmark's
+    roles by the 1-based positions of the sorted names: ``staging/{hr, oracle_lr}`` (HR and
+    LR of the first range), ``real_lr`` (LR of the second), ``test_hr``, ``test_lr`` (the
+    third). Returns those folders."""
+    hr_root, lr_root = paired / "HR", paired / "LR"
+    for folder in (hr_root, lr_root):
+        if not folder.is_dir():
+            raise ValueError(f"--paired-set {paired}: no folder {folder.name}/ (expected HR/ and LR/ "
+                             "with images matched by name)")
+    key = lambda root, p: p.relative_to(root).with_suffix("").as_posix()  # noqa: E731
+    hr = {key(hr_root, p): p for p in list_images(hr_root)}
+    lr = {key(lr_root, p): p for p in list_images(lr_root)}
+    names = sorted(set(hr) & set(lr))
+    unmatched = sorted(set(hr) ^ set(lr))
+    if unmatched:
+        raise ValueError(f"--paired-set {paired}: {len(unmatched)} image(s) without a partner, e.g. "
+                         f"{unmatched[:3]}")
+    spans = parse_split(split)
+    if spans and max(s[-1] for s in spans) > len(names):
+        raise ValueError(f"--split {split!r}: the set has only {len(names)} pairs")
+    picked = [[names[i - 1] for i in span] for span in spans]
+    dirs = {k: staging / k for k in ("hr", "oracle_lr", "real_lr", "test_hr", "test_lr")}
+    if staging.exists():
+        shutil.rmtree(staging)
+    for role, (source, group) in {"hr": (hr, 0), "oracle_lr": (lr, 0), "real_lr": (lr, 1),
+                                  "test_hr": (hr, 2), "test_lr": (lr, 2)}.items():
+        root = hr_root if source is hr else lr_root
+        _copy_images([source[n] for n in picked[group]], root, dirs[role])
+    return dirs
 
 
 def prepare_data(out: Path, hr_train: Path, test_hr: Sequence[Path], recipe: Optional[str],

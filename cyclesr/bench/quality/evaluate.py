@@ -18,9 +18,11 @@ from cyclesr.ops.resize import crop_to_multiple
 __all__ = ["score_test_set", "curve_images", "joint_checkpoints", "checkpoint_study"]
 
 
-def score_test_set(sr_net, dirs: dict, device, max_images=None) -> tuple[dict, dict]:
-    """PSNR-Y, SSIM-Y and RGB PSNR on the test pairs: of ``sr_net``, and of bicubic upsampling."""
-    res = evaluate_sr(sr_net, dirs["test_lr"], dirs["test_hr"], 4, device=device, max_images=max_images)
+def score_test_set(sr_net, dirs: dict, device, max_images=None, tile=None) -> tuple[dict, dict]:
+    """PSNR-Y, SSIM-Y and RGB PSNR on the test pairs: of ``sr_net`` (tiled when ``tile`` is
+    given), and of bicubic upsampling."""
+    res = evaluate_sr(sr_net, dirs["test_lr"], dirs["test_hr"], 4, device=device, tile=tile,
+                      max_images=max_images)
     keep = ("psnr_y", "ssim_y", "psnr_rgb")
     return ({k: res["mean"]["cyclesr"][k] for k in keep}, {k: res["mean"]["bicubic"][k] for k in keep})
 
