@@ -21,6 +21,7 @@ from torch import nn
 from cyclesr.config import Config, ConfigError, config_from_dict
 from cyclesr.config.layouts import legacy_net
 from cyclesr.engine.checkpoint import CheckpointError, load_checkpoint
+from cyclesr.modelfile.checks import check_description, load_weights
 from cyclesr.model import build_model, sr_kwargs
 from cyclesr.nets.registry import create_net
 from cyclesr.ops.files import atomic_write, atomic_write_bytes
@@ -70,11 +71,7 @@ def _build(spec: dict, tensors: dict, prefix: str, path: Path) -> nn.Module:
         raise CheckpointError(f"'{path}': cannot build the {what} network "
                               f"{spec.get('name')!r}: {exc}") from None
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"'{path}': weights do not fit {name}: missing "
-                              f"{missing[:5]}, unexpected {unexpected[:5]}")
-    return net.eval()
+    return load_weights(net, state, what, path)
 
 
 def load_published(path: str | Path) -> tuple[nn.Module, Optional[nn.Module], int, dict]:
@@ -91,36 +88,56 @@ def load_published(path: str | Path) -> tuple[nn.Module, Optional[nn.Module], in
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"cannot read '{path}': {exc}") from None
-    if "cyclesr" in meta:
-        desc = json.loads(meta["cyclesr"])
-    elif path.with_suffix(".json").is_file():
-        desc = json.loads(path.with_suffix(".json").read_text())
-    else:
-        raise CheckpointError(f"'{path}' has no CycleSR description (model.json)")
+    try:
+        if "cyclesr" in meta:
+            desc = json.loads(meta["cyclesr"])
+        elif path.with_suffix(".json").is_file():
+            desc = json.loads(path.with_suffix(".json").read_text())
+        else:
+            raise CheckpointError(f"'{path}' has no CycleSR description (model.json)")
+    except (ValueError, OSError) as exc:  # json.JSONDecodeError is a ValueError
+        raise CheckpointError(f"'{path}': cannot read its description (model.json): {exc}") from None
+    check_description(desc, path)
     sr = _build(desc["sr"], tensors, "sr.", path)
     G = _build(desc["G"], tensors, "G.", path) if "G" in desc else None
-    return sr, G, int(desc["scale"]), desc
+    return sr, G, desc["scale"], desc
 
 
 def nets_from_checkpoint(path: str | Path, use_ema: bool = True
                          ) -> tuple[nn.Module, nn.Module, int, Config]:
     """(SR, G, scale, config) from a training checkpoint (loaded with weights_only=True)."""
-    state = load_checkpoint(path)
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch's reader fails in many ways on other files
+        raise CheckpointError(f"cannot read checkpoint '{path}': it is not a PyTorch checkpoint "
+                              f"({type(exc).__name__}: {str(exc)[:80]}); give a CycleSR .pt, a model "
+                              "folder or a .safetensors file") from None
+    nets = state.get("nets")
+    if not isinstance(state.get("config"), dict) or not isinstance(nets, dict):
+        raise CheckpointError(f"'{path}' lacks {'config' if not isinstance(state.get('config'), dict) else 'nets'}"
+                              "; it is not a complete CycleSR checkpoint")
     try:
         cfg = config_from_dict(state["config"], source=str(path))
         model = build_model(cfg, registered_only=True)
     except ConfigError as exc:
         raise CheckpointError(f"cannot build the networks of checkpoint '{path}': {exc}") from None
-    model.SR.load_state_dict(state["sr_ema"] if use_ema and state.get("sr_ema") else state["nets"]["SR"])
-    model.G.load_state_dict(state["nets"]["G"])
+    sr_state = state["sr_ema"] if use_ema and state.get("sr_ema") else nets.get("SR")
+    load_weights(model.SR, sr_state, "SR", Path(path))
+    load_weights(model.G, nets.get("G"), "G", Path(path))
     return model.SR.eval(), model.G.eval(), cfg.upscale, cfg
 
 
 def load_with_description(path: str | Path, use_ema: bool = True
                           ) -> tuple[nn.Module, Optional[nn.Module], int, dict]:
     """SR, G (or None), scale and the networks' description (as in ``model.json``) from a
-    checkpoint (``.pt``), a model folder or a ``.safetensors`` file."""
+    checkpoint (``.pt``), a model folder, a ``.safetensors`` file, or a community ``.pth`` /
+    flat ``.safetensors`` of RRDBNet or SRVGGNetCompact (``cyclesr.modelfile.community``)."""
+    from cyclesr.modelfile.community import is_community_file, load_community
     p = Path(path)
+    if is_community_file(p):
+        return load_community(p)
     if p.is_dir() or p.suffix == ".safetensors":
         return load_published(p)
     sr, G, scale, cfg = nets_from_checkpoint(p, use_ema)

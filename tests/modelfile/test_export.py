@@ -114,3 +114,82 @@ def test_an_export_that_does_not_reproduce_pytorch_is_refused_and_removed(traine
     with pytest.raises(ExportError, match="differs from PyTorch"):
         export_model(trained[0], "onnx", tmp_path / "bad.onnx")
     assert not (tmp_path / "bad.onnx").exists()
+
+
+# --- the community backbones: NCNN (run in ncnn), ONNX with dynamic size and fp16 -------------
+
+from community_fixtures import make_checkpoint  # noqa: E402
+
+BACKBONES = [("RRDBNet", 4), ("RRDBNet", 2), ("SRVGGNetCompact", 2)]
+
+
+@pytest.fixture(scope="module", params=BACKBONES, ids=[f"{n}-x{s}" for n, s in BACKBONES])
+def backbone(request, tmp_path_factory):
+    name, scale = request.param
+    path, ema = make_checkpoint(tmp_path_factory.mktemp("bb") / "best.pt", name, scale)
+    return scale, path, ema
+
+
+def test_ncnn_export_runs_in_ncnn_with_realesrgan_blob_names(backbone, tmp_path, capsys):
+    ncnn = pytest.importorskip("ncnn", reason="ncnn not installed (make test installs it)")
+    pytest.importorskip("pnnx", reason="pnnx not installed (make test installs it)")
+    from cyclesr.modelfile.ncnn_export import ncnn_runner
+    scale, ckpt, ema = backbone
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "ncnn", "--size", "16",
+                 "-o", str(tmp_path / "mymodel-x4")]) == 0
+    param = tmp_path / "mymodel-x4.param"
+    assert param.is_file() and param.with_suffix(".bin").is_file()
+    assert "-n mymodel-x4" in capsys.readouterr().out
+    layers = [line.split() for line in param.read_text().splitlines()[2:]]
+    assert layers[0][0] == "Input" and layers[0][-1] == "data"
+    assert any(line[-1 - int(line[3]) + 1:][0] == "output" or "output" in line[4:] for line in layers)
+    assert ncnn is not None
+    x = torch.rand(2, 3, 20, 28)  # not the export size
+    with torch.no_grad():
+        assert (ncnn_runner(param)(x) - ema(x)).abs().max() < 1e-3
+
+
+def test_onnx_of_a_backbone_is_dynamic_with_named_tensors(backbone, tmp_path):
+    scale, ckpt, ema = backbone
+    out, _ = export_model(ckpt, "onnx", tmp_path / "bb.onnx", dynamic=True, size=(16, 16))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    assert [o.name for o in session.get_outputs()] == ["output"]
+    for h, w in ((12, 20), (24, 16)):
+        x = np.random.default_rng(h).random((1, 3, h, w), dtype=np.float32)
+        got = session.run(None, {"input": x})[0]
+        assert got.shape == (1, 3, h * scale, w * scale)
+        assert np.abs(got - _torch(ema, x)).max() < 1e-4
+
+
+def test_onnx_half_takes_and_gives_fp16(backbone, tmp_path):
+    scale, ckpt, ema = backbone
+    out, diff = export_model(ckpt, "onnx", tmp_path / "half.onnx", dynamic=True, size=(16, 16), half=True)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(float16)"
+    x = np.random.default_rng(0).random((1, 3, 12, 16), dtype=np.float32)
+    got = session.run(None, {"input": x.astype(np.float16)})[0]
+    assert got.dtype == np.float16 and np.abs(got.astype(np.float32) - _torch(ema, x)).max() < 2e-2
+    assert diff is not None and diff < 2e-2
+
+
+def test_generator_exports_to_ncnn_as_a_1x_model(trained, tmp_path):
+    pytest.importorskip("ncnn", reason="ncnn not installed (make test installs it)")
+    pytest.importorskip("pnnx", reason="pnnx not installed (make test installs it)")
+    ckpt, _, G = trained
+    out, diff = export_model(ckpt, "ncnn", tmp_path / "degrade-x1", net_name="G", size=(16, 16))
+    assert out.suffix == ".param" and diff is not None and diff < 1e-3
+
+
+def test_a_random_generator_is_refused_for_graph_formats(tmp_path):
+    cfg = config_from_dict({"dataset": {"upscale": 2},
+                            "model": {"G": {"name": "CameraJpegGenerator", "kernel_size": 3},
+                                      "sr": {"name": "SRVGGNetCompact", "num_feat": 4, "num_conv": 1}}})
+    nets = build_model(cfg)
+    nets.G.jpeg_quality.copy_(torch.tensor([60.0, 90.0]))
+    path = tmp_path / "cam.pt"
+    save_checkpoint({"config": cfg.to_dict(), "sr_ema": None,
+                     "nets": {k: getattr(nets, k).state_dict() for k in ("G", "F", "D_X", "D_Y", "SR")}}, path)
+    with pytest.raises(ExportError, match="random noise and JPEG"):
+        export_model(path, "onnx", tmp_path / "g.onnx", net_name="G", size=(16, 16))
+    assert not (tmp_path / "g.onnx").exists()
