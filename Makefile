@@ -7,10 +7,14 @@ PY := $(VENV)/bin/python
 
 .PHONY: install demo test bench-quality clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
+	# spandrel (the loader of chaiNNer/ComfyUI) for the export tests: --no-deps, because its
+	# torchvision dependency has no build that works with the CPU torch wheel; einops is the
+	# one other dependency it imports at import time.
+	$(PY) -m pip install --quiet --no-deps "spandrel>=0.4,<0.5" "einops>=0.7"
 	touch $@
 
 install: $(VENV)/.installed
