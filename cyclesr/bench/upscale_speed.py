@@ -1,7 +1,9 @@
 """``cyclesr bench upscale``: megapixels per second and peak memory of (tiled) upscaling.
 
 Every case runs in a fresh Python process, so that its peak RSS is its own: the tiled run (the
-given or automatic tile), and the untiled run when the whole image fits in memory.
+given or automatic tile), the untiled run when the whole image fits in memory, and, for an x4
+model when the optional ``anchors`` extra is installed, Real-ESRGAN x4plus (ncnn, on the CPU, at
+the same thread count, tiled) on the same image, as what a user would run instead.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import time
 
 from cyclesr.ops.device import resolve_device
 
-__all__ = ["add_upscale_parser", "bench_upscale", "print_upscale", "run_case"]
+__all__ = ["add_upscale_parser", "bench_upscale", "print_upscale", "run_case", "ANCHOR"]
+
+ANCHOR = "realesrgan_x4plus"  # the pretrained model the speed is compared with
 
 
 def add_upscale_parser(sub, common) -> None:
@@ -29,6 +33,9 @@ def add_upscale_parser(sub, common) -> None:
     p.add_argument("--half", action="store_true", help="fp16 (CUDA only)")
     p.add_argument("--untiled", choices=("auto", "yes", "no"), default="auto",
                    help="also run the whole image at once: auto = only if it fits in memory")
+    p.add_argument("--anchor", choices=("auto", "yes", "no"), default="auto",
+                   help=f"also time {ANCHOR} (ncnn, CPU, same threads and image; x4 models only): "
+                        "auto = when pip install -e .[anchors] is present")
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -42,6 +49,9 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _load_net(spec: dict):
+    if spec.get("anchor"):
+        from cyclesr.bench.anchors import ANCHOR_SCALE, load_anchor
+        return load_anchor(spec["anchor"], threads=spec.get("threads")), ANCHOR_SCALE
     if spec.get("checkpoint"):
         from cyclesr.modelfile.publish import load_any
         sr, _, scale = load_any(spec["checkpoint"])
@@ -83,7 +93,7 @@ def run_case(spec: dict) -> dict:
               "tile_pad": spec["tile_pad"], "seconds": seconds,
               "in_mp_per_s": h * w / seconds / 1e6, "out_mp_per_s": out[0].numel() / seconds / 1e6,
               "peak_rss_mb": peak_rss_mb(), "rss_before_run_mb": rss_before,
-              "threads": torch.get_num_threads()}
+              "threads": getattr(net, "threads", None) or torch.get_num_threads()}
     if dev.type == "cuda":
         result["cuda_peak_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     return result
@@ -119,24 +129,53 @@ def bench_upscale(args) -> dict:
     fits = available is not None and need < 0.8 * available
     if args.untiled == "yes" or (args.untiled == "auto" and fits):
         out["untiled"] = _spawn({**spec, "tile": None})
+    elif args.untiled == "no":
+        out["untiled"] = {"skipped": "not asked for (--untiled no)"}
     else:
         out["untiled"] = {"skipped": f"needs about {need / 2**30:.1f} GiB; "
                                      f"{(available or 0) / 2**30:.1f} GiB available"}
+    if args.anchor != "no":
+        out["anchor"] = _time_anchor(spec, scale, args)
+        if "out_mp_per_s" in out["anchor"] and "out_mp_per_s" in out["tiled"]:
+            out["speedup_vs_anchor"] = out["tiled"]["out_mp_per_s"] / out["anchor"]["out_mp_per_s"]
     return out
+
+
+def _time_anchor(spec: dict, scale: int, args) -> dict:
+    """Real-ESRGAN x4plus on the same image at the same thread count, or why it was skipped
+    (an error with ``--anchor yes``)."""
+    import torch
+
+    from cyclesr.bench.anchors import ANCHOR_SCALE, ANCHOR_TILE, INSTALL_HINT, anchors_available
+    why = (f"the anchor is x{ANCHOR_SCALE} only; this model is x{scale}" if scale != ANCHOR_SCALE
+           else anchors_available() and f"left out: it needs the anchors extra: {INSTALL_HINT}")
+    if why:
+        if args.anchor == "yes":
+            raise ValueError(f"--anchor yes: {why}")
+        return {"name": ANCHOR, "skipped": why}
+    threads = args.threads or torch.get_num_threads()
+    case = _spawn({**spec, "anchor": ANCHOR, "device": "cpu", "half": False, "threads": threads,
+                   "tile": args.tile or ANCHOR_TILE})
+    return {"name": ANCHOR, "runtime": "ncnn, CPU", **case}
 
 
 def print_upscale(r: dict) -> None:
     print(f"x{r['scale']} upscaling of {r['size']} -> {r['out_size']} on {r['device']}:")
-    for mode in ("tiled", "untiled"):
-        c = r[mode]
+    for mode in ("tiled", "untiled", "anchor"):
+        c = r.get(mode)
+        if c is None:
+            continue
+        label = f"{mode:8s}" if mode != "anchor" else f"{c['name']} ({c.get('runtime', 'ncnn')})"
         if "skipped" in c or "error" in c:
-            print(f"  {mode:8s} {c.get('skipped') or c.get('error')}")
+            print(f"  {label} {c.get('skipped') or c.get('error')}")
             continue
         tile = f"tile {c['tile']}+{c['tile_pad']}" if c["tile"] else "whole image"
         mem = f"peak RSS {c['peak_rss_mb']:.0f} MiB" + (
             f", CUDA peak {c['cuda_peak_mb']:.0f} MiB" if "cuda_peak_mb" in c else "")
-        print(f"  {mode:8s} {tile}: {c['seconds']:.1f} s, {c['out_mp_per_s']:.3f} output MP/s "
-              f"({c['in_mp_per_s']:.4f} input MP/s), {mem}")
+        print(f"  {label} {tile}: {c['seconds']:.1f} s, {c['out_mp_per_s']:.3f} output MP/s "
+              f"({c['in_mp_per_s']:.4f} input MP/s), {c['threads']} threads, {mem}")
+    if "speedup_vs_anchor" in r:
+        print(f"  this model (tiled) is {r['speedup_vs_anchor']:.1f}x the throughput of {r['anchor']['name']}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+from cyclesr.bench.anchors import anchors_available
 from cyclesr.bench.reference_step import (ImagePool, make_reference_optimizers,
                                           reference_pretrain_step, reference_transfer_step)
 from cyclesr.cli import main
@@ -77,8 +78,36 @@ def test_bench_upscale_tiled_and_untiled(tiny_config, capsys):
     assert r["tiled"]["tile"] == 16 and r["untiled"]["tile"] is None
     for case in (r["tiled"], r["untiled"]):
         assert case["out_mp_per_s"] > 0 and case["peak_rss_mb"] > 0
+    assert "x4 only" in r["anchor"]["skipped"]  # this model is x2
     assert main(["bench", "upscale", "--config", str(tiny_config), "--size", "40"]) == 2
     assert "WxH" in capsys.readouterr().err
+
+
+@pytest.fixture
+def tiny_x4_config(tmp_path):
+    path = tmp_path / "tiny_x4.yml"
+    path.write_text(yaml.safe_dump({**TINY, "dataset": {**TINY["dataset"], "upscale": 4}}))
+    return path
+
+
+@pytest.mark.skipif(anchors_available() is not None, reason="needs pip install -e .[anchors]")
+def test_bench_upscale_times_the_anchor_at_the_same_threads(tiny_x4_config, capsys):
+    r = _run_json(["bench", "upscale", "--config", str(tiny_x4_config), "--size", "24x20",
+                   "--untiled", "no", "--anchor", "yes", "--device", "cpu"], capsys)
+    anchor = r["anchor"]
+    assert anchor["name"] == "realesrgan_x4plus" and anchor["out_mp_per_s"] > 0
+    assert anchor["threads"] == r["tiled"]["threads"] == 1
+    assert r["speedup_vs_anchor"] == pytest.approx(r["tiled"]["out_mp_per_s"] / anchor["out_mp_per_s"])
+
+
+def test_bench_upscale_without_the_anchors_extra(tiny_x4_config, capsys, monkeypatch):
+    monkeypatch.setattr("cyclesr.bench.anchors.anchors_available", lambda: "No module named 'ncnn'")
+    r = _run_json(["bench", "upscale", "--config", str(tiny_x4_config), "--size", "24x20",
+                   "--untiled", "no", "--device", "cpu"], capsys)
+    assert "pip install -e .[anchors]" in r["anchor"]["skipped"] and "speedup_vs_anchor" not in r
+    assert main(["bench", "upscale", "--config", str(tiny_x4_config), "--size", "24x20", "--untiled", "no",
+                 "--anchor", "yes", "--device", "cpu"]) == 2
+    assert "error: --anchor yes" in capsys.readouterr().err
 
 
 def test_image_pool_fills_then_swaps():

@@ -18,12 +18,11 @@ from cyclesr.bench.quality.baselines import train_sr_only
 from cyclesr.bench.quality.blind import RealEsrganDegradation
 from cyclesr.bench.quality.evaluate import score_test_set
 
-__all__ = ["BLIND_KEY", "ANCHOR_KEYS", "ANCHOR_TILE", "train_blind_synthetic",
+__all__ = ["BLIND_KEY", "ANCHOR_KEYS", "train_blind_synthetic",
            "score_anchors", "margin_over_best_alternative"]
 
 BLIND_KEY = "blind_synthetic"
 ANCHOR_KEYS = tuple(anchors.ANCHORS)
-ANCHOR_TILE = 192  # LR pixels (with the tiler's default 16-pixel overlap): 128 x 128 runs whole
 
 
 def train_blind_synthetic(cfg, dirs: dict, seed: int, device, max_test=None, log=print) -> dict:
@@ -43,12 +42,13 @@ def score_anchors(dirs: dict, scale: int, threads=None, max_test=None, log=print
         return {}
     missing = anchors.anchors_available()
     if missing is not None:
-        log(f"[quality] {anchors.INSTALL_HINT} ({missing})")
+        log(f"[quality] (f) {' and '.join(ANCHOR_KEYS)} left out: they need the anchors extra: "
+            f"{anchors.INSTALL_HINT} ({missing})")
         return {}
     rows = {}
     for key in ANCHOR_KEYS:
         net = anchors.load_anchor(key, threads=threads or torch.get_num_threads(), log=log)
-        rows[key], _ = score_test_set(net, dirs, torch.device("cpu"), max_test, tile=ANCHOR_TILE)
+        rows[key], _ = score_test_set(net, dirs, torch.device("cpu"), max_test, tile=anchors.ANCHOR_TILE)
         log(f"  (f) {key} ({net.threads} ncnn threads): {rows[key]}")
     return rows
 
