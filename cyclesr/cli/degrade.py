@@ -3,7 +3,7 @@
 through ``cyclesr.api.paired_dataset.write_paired_dataset``."""
 from __future__ import annotations
 
-from cyclesr.cli.common import add_command
+from cyclesr.cli.common import add_command, print_failure
 
 __all__ = ["add_parser", "run"]
 
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from cyclesr.api.files import degrade_files, gather_inputs
+    from cyclesr.api.files import degrade_files, gather_inputs, plan_outputs
     from cyclesr.api.model import load
 
     files = gather_inputs(args.inputs)
@@ -42,9 +42,12 @@ def run(args) -> int:
         print(f"next: train another SR toolkit on them, e.g. traiNNer-redux or neosr with the dataset "
               f"section in {pairs.configs[0]} or {pairs.configs[1]}")
         return 0
+    for note in plan_outputs(files, args.output, ext=lambda rel: ".png")[1]:  # refusals before any work
+        print(note)
     model = load(args.checkpoint, device=args.device)
-    result = degrade_files(model, files, args.output)
+    result = degrade_files(model, files, args.output, on_error=print_failure)
+    failed = f", {len(result.failed)} failed" if result.failed else ""
     print(f"{len(result.written)} realistic LR images written to {result.output_dir} "
-          f"(x{model.scale} smaller than the HR)")
+          f"(x{model.scale} smaller than the HR){failed}")
     print("next: pair them with the HR images to train any SR network (or use --paired)")
-    return 0
+    return 1 if result.failed else 0

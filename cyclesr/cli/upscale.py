@@ -1,7 +1,10 @@
 """``cyclesr upscale``: the flags become ``cyclesr.api.model.UpscaleOptions`` (flags not given
 keep its defaults, the ones ``cyclesr.load(...).upscale()`` uses) and the files go through
-``cyclesr.api.files.upscale_files``."""
+``cyclesr.api.files.upscale_files``. The output names are checked before the model is loaded:
+an output that would replace an input is refused at once."""
 from __future__ import annotations
+
+import sys
 
 from cyclesr.cli.common import add_command, given, print_failure
 
@@ -30,6 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--suffix", default="", help="added to output file names")
     p.add_argument("--device", default=None)
     p.add_argument("--no-ema", action="store_true", help="use raw SR weights, not the EMA")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (shown on a terminal)")
 
 
 def options_from(args):
@@ -39,14 +43,15 @@ def options_from(args):
 
 
 def run(args) -> int:
-    from cyclesr.api.files import gather_inputs, upscale_files
+    from cyclesr.api.files import gather_inputs, plan_outputs, upscale_files
     from cyclesr.api.model import load
 
     options = options_from(args)
     files = gather_inputs(args.inputs)
+    plan_outputs(files, args.output, args.suffix)  # refuse an overwritten input before any work
     model = load(args.checkpoint, device=args.device, use_ema=not args.no_ema)
-    result = upscale_files(model, files, args.output, options, suffix=args.suffix,
-                           log=print, on_error=print_failure)
+    result = upscale_files(model, files, args.output, options, suffix=args.suffix, log=print,
+                           on_error=print_failure, progress=sys.stderr.isatty() and not args.no_progress)
     summary = f"{len(result.written)} upscaled, {len(result.failed)} failed"
     if result.failed:
         names = [str(src) for src, _ in result.failed]
