@@ -23,18 +23,22 @@ __all__ = ["train", "publish_run"]
 
 def train(cfg: Config, run_dir: str | Path, device: Optional[str] = None,
           resume: Optional[str | Path] = None, until_epoch: Optional[int] = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, overwrite: bool = False) -> dict:
     """Train CycleSR as ``cfg`` says, writing everything under ``run_dir``; returns a summary:
     run_dir, epoch (the next to run), global_step, best, interrupted, seconds, latest,
-    best_checkpoint, model_dir and report (None when interrupted or not written)."""
-    trainer = Trainer(cfg, run_dir, device=device, resume=resume, progress=progress)
+    best_checkpoint, model_dir and report (None when interrupted or not written). A folder
+    holding a run is refused without ``resume`` or ``overwrite`` (``engine.lock``)."""
+    if until_epoch is not None and until_epoch < 1:  # before any work: nothing untrained is published
+        raise ValueError(f"--until-epoch must be 1 or more (got {until_epoch})")
+    trainer = Trainer(cfg, run_dir, device=device, resume=resume, progress=progress, overwrite=overwrite)
     try:
-        summary = trainer.fit(until_epoch=until_epoch)
+        summary = trainer.fit(until_epoch=until_epoch, keep_lock=True)
         model_dir = report = None
         if not summary["interrupted"] and trainer.ctx.is_main:
             model_dir = publish_run(trainer)
             report = _write_report(trainer.paths.root)
     finally:
+        trainer.close()
         dist.cleanup(trainer.ctx)
     return {**summary, "model_dir": model_dir and str(model_dir), "report": report and str(report)}
 
@@ -42,8 +46,8 @@ def train(cfg: Config, run_dir: str | Path, device: Optional[str] = None,
 def publish_run(trainer: Trainer) -> Path:
     """Write the run's best (else latest) SR weights and G as ``<run>/model``."""
     sr, G = trainer.parts.served_sr(), trainer.model.G
-    if trainer.paths.best.exists():  # the weights that scored best
-        state = load_checkpoint(trainer.paths.best)
+    state = load_checkpoint(trainer.paths.best) if trainer.paths.best.exists() else None
+    if state is not None and state["best"].get("epoch") == trainer.best.get("epoch"):  # this run's best
         sr, G = copy.deepcopy(sr), copy.deepcopy(G)
         sr.load_state_dict(served_sr_weights(state, ema=trainer.parts.ema is not None))
         G.load_state_dict(state["nets"]["G"])

@@ -14,6 +14,7 @@ EPILOG = """examples:
   cyclesr train --config configs/cyclesr_x4.yml --set dataset.train.HR_dir=data/HR --set dataset.train.LR_dir=data/real_LR
   cyclesr train --config configs/cpu_small.yml --output-dir runs/try1 --set trainer.n_epoch=20
   cyclesr train --config configs/cpu_small.yml --output-dir runs/try1 --resume          # continue from latest.pt
+  cyclesr train --config configs/cpu_small.yml --output-dir runs/try1 --overwrite       # delete that run, start anew
   torchrun --nproc_per_node=2 -m cyclesr train --config configs/cyclesr_x4.yml          # several GPUs/processes"""
 
 
@@ -25,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--output-dir", default=None, help="run folder (default runs/<config>_<time>)")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
                    help="continue a run: from OUTPUT_DIR/checkpoints/latest.pt, or a given file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a fresh run in an --output-dir that holds one, deleting that run's "
+                        "checkpoints, logs and model (without it such a folder is refused)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: config)")
     p.add_argument("--until-epoch", type=int, default=None,
                    help="stop after this epoch (the schedule is unchanged; resume later)")
@@ -36,6 +40,12 @@ def run(args) -> int:
     from cyclesr.config import load_config
     from cyclesr.engine.trainer import TrainingStopped
 
+    if args.until_epoch is not None and args.until_epoch < 1:
+        print(f"error: --until-epoch must be 1 or more (got {args.until_epoch})", file=sys.stderr)
+        return 2
+    if args.resume and args.overwrite:
+        print("error: give --resume (continue the run) or --overwrite (delete it), not both", file=sys.stderr)
+        return 2
     cfg = load_config(args.config, args.overrides)
     out = Path(args.output_dir or f"runs/{Path(args.config).stem}_{time.strftime('%Y%m%d_%H%M%S')}")
     resume = None
@@ -47,7 +57,7 @@ def run(args) -> int:
             return 2
     try:
         summary = train(cfg, out, device=args.device, resume=resume, until_epoch=args.until_epoch,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, overwrite=args.overwrite)
     except TrainingStopped as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -67,8 +67,30 @@ def progress_bar(enabled: bool, total: int, initial: int, desc: str):
     return tqdm(total=total, initial=initial, unit="it", leave=False, desc=desc, dynamic_ncols=True)
 
 
+def _drop_records_after(path: Path, step: int) -> None:
+    """Rewrite ``metrics.jsonl`` without the records after ``step`` (and a cut last line)."""
+    from cyclesr.ops.files import atomic_write_bytes
+
+    kept, lines = [], path.read_bytes().splitlines()
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        logged_at = record.get("step") if isinstance(record, dict) else None
+        if not isinstance(logged_at, (int, float)) or logged_at <= step:
+            kept.append(line + b"\n")
+    if len(kept) < len(lines):  # untouched when nothing is dropped
+        atomic_write_bytes(path, b"".join(kept))
+
+
 class RunLogger:
-    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True):
+    """``resume_step``: the global step of the checkpoint a run resumes from; the records a
+    killed run logged after it (which the resumed run logs again) are dropped first, so
+    ``metrics.jsonl`` and TensorBoard hold each step once."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True,
+                 resume_step: Optional[int] = None):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self.writer = None
@@ -77,6 +99,8 @@ class RunLogger:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.run_dir / "metrics.jsonl"
+        if resume_step is not None and path.exists():
+            _drop_records_after(path, resume_step)
         cut = False
         if path.exists() and path.stat().st_size:
             with open(path, "rb") as f:
@@ -91,7 +115,8 @@ class RunLogger:
             except ImportError:  # tensorboard is a dependency; stay usable without it
                 SummaryWriter = None
             if SummaryWriter is not None:
-                self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+                purge = None if resume_step is None else resume_step + 1
+                self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=purge)
 
     def scalars(self, kind: str, values: dict[str, float], step: int, epoch: int) -> None:
         if not self.enabled:

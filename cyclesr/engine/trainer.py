@@ -21,9 +21,11 @@ import torch
 from cyclesr.config import Config, dump_config, validate_paths
 from cyclesr.data.datasets import PairedDataset
 from cyclesr.engine import dist
-from cyclesr.engine.checkpoint import (RunPaths, capture_rng, load_checkpoint, restore_rng,
+from cyclesr.engine.checkpoint import (CheckpointError, RunPaths, capture_rng, check_resumable,
+                                       consistent_best, load_checkpoint, restore_rng,
                                        write_run_checkpoints)
 from cyclesr.engine.evaluators import EvalInputs, Evaluator, default_evaluators
+from cyclesr.engine.lock import RunLock, claim_run_folder
 from cyclesr.engine.log import LossAverage, RunLogger, panel, progress_bar
 from cyclesr.engine.parts import TrainingParts
 from cyclesr.engine.schedule import learning_rates, phase_at
@@ -41,15 +43,39 @@ class TrainingStopped(RuntimeError):
 
 
 class Trainer:
+    """Trains one run folder. The main process holds the folder's lock (``engine.lock``) from
+    construction to the end of ``fit`` (or ``close``): a second training into the same folder
+    is refused. Without ``resume``, a folder that holds a run is refused unless ``overwrite``
+    (which deletes that run's files first)."""
+
     def __init__(self, cfg: Config, run_dir: str | Path, device: Optional[str] = None,
                  resume: Optional[str | Path] = None, progress: bool = True,
-                 evaluators: Optional[Sequence[Evaluator]] = None):
+                 evaluators: Optional[Sequence[Evaluator]] = None, overwrite: bool = False):
         validate_paths(cfg)
         check_synth_recipe(cfg)
+        resume = resume or cfg.trainer.continue_train  # Vega's key: resume from that checkpoint
         self.cfg, t = cfg, cfg.trainer
         self.paths = RunPaths(Path(run_dir))
         self.ctx = dist.init_from_env(device)
         self.device = self.ctx.device if self.ctx.world > 1 else resolve_device(device or t.device)
+        self._lock = RunLock(self.paths.root)
+        if self.ctx.is_main:
+            self._lock.acquire()
+        try:
+            if self.ctx.is_main and not resume:
+                claim_run_folder(self.paths, overwrite)
+            self._build(cfg, resume, progress, evaluators)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run folder (``fit`` does at its end)."""
+        self._lock.release()
+
+    def _build(self, cfg: Config, resume: Optional[str | Path], progress: bool,
+               evaluators: Optional[Sequence[Evaluator]]) -> None:
+        t = cfg.trainer
         self.progress = progress and self.ctx.is_main
         if cfg.dataset.test.LR_dir:  # fail now, not at the first validation, on unmatched names
             PairedDataset(cfg.dataset.test.LR_dir, cfg.dataset.test.HR_dir)
@@ -64,24 +90,36 @@ class Trainer:
         if not resume:  # a resumed run has the measurements in its checkpoint
             calibrate_generator(self.model.G, cfg.dataset.train.LR_dir, announce=self.ctx.is_main)
         self.evaluators = default_evaluators(cfg) if evaluators is None else list(evaluators)
-        self.epoch, self.iter_in_epoch, self.global_step = 1, 0, 0
+        self.epoch, self.iter_in_epoch, self.global_step = t.epoch_count, 0, 0  # Vega's first epoch
         self.best = {"psnr_y": -math.inf, "epoch": 0}
         self.bad_steps = 0
         self._stop_signal: Optional[int] = None
         if resume:
             self._load(resume)
-        self.log = RunLogger(self.paths.root, enabled=self.ctx.is_main)
+        self.log = RunLogger(self.paths.root, enabled=self.ctx.is_main,
+                             resume_step=self.global_step if resume else None)
         if self.ctx.is_main:
             self.paths.checkpoints.mkdir(parents=True, exist_ok=True)
             (self.paths.root / "config.yml").write_text(dump_config(cfg))
 
     # ------------------------------------------------------------ the loop
-    def fit(self, until_epoch: Optional[int] = None) -> dict:
-        """Train to the end of the schedule (or to ``until_epoch``); returns a summary."""
+    def fit(self, until_epoch: Optional[int] = None, keep_lock: bool = False) -> dict:
+        """Train to the end of the schedule (or to ``until_epoch``, 1 or more); returns a
+        summary. Releases the run folder at the end unless ``keep_lock`` (then ``close``)."""
+        try:
+            return self._fit(until_epoch)
+        finally:
+            if not keep_lock:
+                self.close()
+
+    def _fit(self, until_epoch: Optional[int]) -> dict:
+        if until_epoch is not None and until_epoch < 1:
+            raise ValueError(f"--until-epoch must be 1 or more (got {until_epoch}): epoch 1 is the "
+                             "first; nothing would be trained")
         last = self.cfg.total_epochs if until_epoch is None else min(until_epoch, self.cfg.total_epochs)
         start = time.time()
         self._remove_unfinished_writes()
-        per_epoch = self.sampler.per_rank // self.sampler.batch_size  # batches in a full epoch
+        per_epoch = -(-self.sampler.per_rank // self.sampler.batch_size)  # batches in a full epoch
         try:
             with self._stop_requests():
                 while self.epoch <= last:
@@ -106,7 +144,7 @@ class Trainer:
         self.dataset.set_epoch(epoch)
         self.sampler.set_epoch(epoch, skip_batches=self.iter_in_epoch)
         self.model.train()
-        bar = progress_bar(self.progress, total=len(self.sampler) // self.sampler.batch_size + self.iter_in_epoch,
+        bar = progress_bar(self.progress, total=-(-len(self.sampler) // self.sampler.batch_size) + self.iter_in_epoch,
                            initial=self.iter_in_epoch, desc=f"epoch {epoch}/{self.cfg.total_epochs} {phase.name}")
         losses = LossAverage()
         for batch in self.loader:
@@ -211,11 +249,19 @@ class Trainer:
 
     def _load(self, path: str | Path) -> None:
         state = load_checkpoint(path, map_location=self.device)
-        self.parts.load_state_dict(state, self.device)
+        check_resumable(path, state, self.cfg)
+        try:
+            self.parts.load_state_dict(state, self.device)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = str(exc).strip().splitlines()
+            raise CheckpointError(f"cannot resume from '{path}': its state does not fit this config "
+                                  f"({first[-1].strip() if first else type(exc).__name__}); resume "
+                                  "with the run's own config.yml or train into a fresh --output-dir") from None
         for evaluator in self.evaluators:
             evaluator.load_state_dict(state)
         self.epoch, self.iter_in_epoch = state["epoch"], state["iter_in_epoch"]
-        self.global_step, self.best = state["global_step"], dict(state["best"])
+        self.global_step, self.best = state["global_step"], (consistent_best(self.paths, dict(state["best"]))
+                                            if self.ctx.is_main else dict(state["best"]))
         if state.get("world", 1) == self.ctx.world:
             restore_rng(state["rng"])
         if self.ctx.rank > 0:  # rank 0's buffers and RNG were saved: give this rank its own streams
@@ -242,7 +288,7 @@ class Trainer:
     def _remove_unfinished_writes(self) -> None:
         if self.ctx.is_main:  # a killed run can leave half-written temporary files behind
             for folder in (self.paths.checkpoints, self.paths.root / "model"):
-                for tmp in remove_stale_temp_files(folder):
+                for tmp in remove_stale_temp_files(folder, owned=True):
                     print(f"removed {tmp} (an unfinished write of an earlier run)", file=sys.stderr)
 
     @contextlib.contextmanager
@@ -274,10 +320,10 @@ class Trainer:
 
 def train(cfg: Config, run_dir: str | Path, device: Optional[str] = None,
           resume: Optional[str | Path] = None, until_epoch: Optional[int] = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, overwrite: bool = False) -> dict:
     """Train CycleSR as ``cfg`` says, writing the run folder (checkpoints, logs) under ``run_dir``;
     publishes nothing (``cyclesr.api.train.train`` does)."""
-    trainer = Trainer(cfg, run_dir, device=device, resume=resume, progress=progress)
+    trainer = Trainer(cfg, run_dir, device=device, resume=resume, progress=progress, overwrite=overwrite)
     try:
         return trainer.fit(until_epoch=until_epoch)
     finally:
