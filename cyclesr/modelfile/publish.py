@@ -20,6 +20,7 @@ from torch import nn
 
 from cyclesr.config import Config, ConfigError, config_from_dict
 from cyclesr.config.layouts import legacy_net
+from cyclesr.modelfile.card import degradation_numbers, model_card
 from cyclesr.engine.checkpoint import CheckpointError, load_checkpoint
 from cyclesr.modelfile.checks import check_description, load_weights
 from cyclesr.model import build_model, sr_kwargs
@@ -32,18 +33,24 @@ __all__ = ["MODEL_FORMAT", "describe", "publish", "write_model", "load_published
 MODEL_FORMAT = "cyclesr-model-v1"
 
 
-def describe(cfg: Config) -> dict:
-    """The description of a config's SR network and G, as ``model.json`` stores it."""
+def describe(cfg: Config, training: Optional[dict] = None) -> dict:
+    """The description of a config's SR network and G, as ``model.json`` stores it, with the
+    model card's facts (``cyclesr.modelfile.card``; ``training``: iterations, dataset size)."""
+    kwargs = sr_kwargs(cfg)
     return {
         "format": MODEL_FORMAT, "scale": cfg.upscale,
-        "sr": {"name": cfg.model.sr.name, "kwargs": sr_kwargs(cfg)},
+        "sr": {"name": cfg.model.sr.name, "kwargs": kwargs},
         "G": {"name": cfg.model.G.name, "kwargs": dict(cfg.model.G.kwargs)},
+        "card": model_card(cfg, kwargs, training),
     }
 
 
-def publish(sr: nn.Module, G: Optional[nn.Module], cfg: Config, out_dir: str | Path) -> Path:
-    """Write ``model.safetensors`` and ``model.json`` into ``out_dir`` (atomically)."""
-    return write_model(sr, G, describe(cfg), Path(out_dir) / "model.safetensors")
+def publish(sr: nn.Module, G: Optional[nn.Module], cfg: Config, out_dir: str | Path,
+            training: Optional[dict] = None) -> Path:
+    """Write ``model.safetensors`` and ``model.json`` into ``out_dir`` (atomically); the
+    description carries the learned degradation in numbers (``degradation``)."""
+    desc = {**describe(cfg, training), "degradation": degradation_numbers(G)}
+    return write_model(sr, G, desc, Path(out_dir) / "model.safetensors")
 
 
 def write_model(sr: nn.Module, G: Optional[nn.Module], desc: dict, path: str | Path) -> Path:
