@@ -17,12 +17,15 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
+import torch
 from torch import nn
 
-__all__ = ["NETS", "register_net", "create_net", "resolve_net", "net_scale", "accepts"]
+__all__ = ["NETS", "register_net", "create_net", "resolve_net", "net_scale", "accepts",
+           "MAX_NET_PARAMETERS"]
 
 NETS: dict[str, type[nn.Module]] = {}
 
@@ -115,10 +118,50 @@ def _check_kwargs(name: str, target: Callable, kwargs: dict) -> None:
                         f"accepted: {', '.join(params) or '(none)'}")
 
 
+MAX_NET_PARAMETERS = 2_000_000_000  # 8 GB of float32 weights: far above any SR network
+
+
+def _check_size(name: str, target: Callable, kwargs: dict) -> None:
+    """Build the network on the meta device (no memory) first, and refuse a size key that is 0
+    or negative, an empty layer, or more parameters than ``MAX_NET_PARAMETERS`` (a typo such as
+    ``SR_nf: 200000`` would otherwise allocate tens of gigabytes before failing). Integer keys
+    no larger than the constructor's defaults skip the probe (it costs about one build)."""
+    ints = {k: v for k, v in kwargs.items() if isinstance(v, int) and not isinstance(v, bool)}
+    bad = ", ".join(f"{k}={v}" for k, v in ints.items() if v <= 0)
+    defaults = {k: p.default for k, p in (_parameters(target) or {}).items()}
+    if not bad and all(isinstance(defaults.get(k), int) and v <= defaults[k] for k, v in ints.items()):
+        return  # no larger than the constructor's defaults: nothing to fear (and no probe to pay)
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the real build below gives any warning once
+            probe = target(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - a network that cannot be built on meta is built as usual
+        if bad:
+            raise ValueError(f"network {name!r} cannot be built with {bad} "
+                             f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        return
+    if not isinstance(probe, nn.Module):
+        return
+    tensors = dict(probe.named_parameters())
+    empty = [k for k, t in tensors.items() if t.numel() == 0]
+    if empty:
+        shape = tuple(tensors[empty[0]].shape)
+        raise ValueError(f"network {name!r} has empty layers ({empty[0]} has shape {shape})"
+                         f"{f' with {bad}' if bad else ''}; its size keys must be positive")
+    total = sum(t.numel() for t in tensors.values())
+    if total > MAX_NET_PARAMETERS:
+        largest = ", ".join(f"{k}={v}" for k, v in sorted(ints.items(), key=lambda kv: -kv[1])[:3])
+        raise ValueError(f"network {name!r} would have {total:,} parameters ({total * 4 / 2**30:,.0f} GiB "
+                         f"of float32), more than the limit of {MAX_NET_PARAMETERS:,}; check its size "
+                         f"keys ({largest})")
+
+
 def create_net(name: str, *, registered_only: bool = False, **kwargs) -> nn.Module:
-    """Build the network `name` with keyword arguments `kwargs` (the YAML keys)."""
+    """Build the network `name` with keyword arguments `kwargs` (the YAML keys); its size is
+    checked on the meta device before any memory is allocated (see ``_check_size``)."""
     target = resolve_net(name, registered_only)
     _check_kwargs(name, target, kwargs)
+    _check_size(name, target, kwargs)
     net = target(**kwargs)
     if not isinstance(net, nn.Module):
         raise TypeError(f"network {name!r} did not build an nn.Module (got {type(net).__name__})")
