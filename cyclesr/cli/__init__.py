@@ -19,6 +19,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 # command -> module of cyclesr.cli with add_parser(sub) and run(args); the order of `--help`
 COMMANDS = {name: name for name in ("train", "upscale", "evaluate", "degrade", "synth", "demo",
                                    "export", "report", "bench")}
+COMMANDS["import-vega"] = "import_vega"
 
 
 def _module(command: str):

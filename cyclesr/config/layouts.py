@@ -12,6 +12,7 @@ with the defaults those keys had. Those keys are ResnetGenerator's; a block that
 generator together with them is refused (they were ignored), except for the product generators
 of earlier versions listed in ``_IGNORED_KEYS``, whose stored configs must keep loading.
 ``legacy_net`` translates a network description of an earlier published model the same way.
+The keys of Vega's file that are not the algorithm's are read by ``vega_keys.py``.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import re
 from typing import Any
 
 from cyclesr.config.schema import ConfigError
+from cyclesr.config.vega_keys import apply_vega_keys
 
 __all__ = ["normalize_layout", "map_networks", "legacy_net", "product_name"]
 
@@ -55,7 +57,9 @@ def normalize_layout(raw: dict) -> dict:
     raw = copy.deepcopy(raw or {})
     if not isinstance(raw, dict):
         raise ConfigError("the top level of a config must be a mapping")
-    if "fully_train" in raw:  # Vega: fully_train.{dataset, trainer.model_desc.custom}
+    vega_layout = "fully_train" in raw
+    general = raw.get("general") if isinstance(raw.get("general"), dict) else None
+    if vega_layout:  # Vega: fully_train.{dataset, trainer.model_desc.custom}
         ft = raw.pop("fully_train") or {}
         for key in ("general", "pipeline"):
             raw.pop(key, None)
@@ -86,7 +90,7 @@ def normalize_layout(raw: dict) -> dict:
         if "upscale" in common:
             dataset.setdefault("upscale", common["upscale"])
     _drop_ignored(raw)
-    return raw
+    return apply_vega_keys(raw, general, vega_layout)
 
 
 def _drop_ignored(node: Any) -> None:

@@ -61,8 +61,11 @@ class TrainDataConfig:
     num_workers: int = 4
     crop_size: int = 32                   # LR crop; HR crop = crop_size * upscale
     shuffle: bool = True
-    augment: bool = True                  # flips and 90-degree rotations
-    cache: bool = False                   # keep decoded images in memory
+    augment: Union[bool, str] = True      # dihedral (true) | hr_flips (Vega's) | none (false)
+    x_resize: str = "torch"               # X = bicubic(HR): torch (float, antialiased) | pil (Vega's)
+    cache: bool = False                   # keep decoded images in memory (Vega: save_in_memory)
+    pin_memory: Optional[bool] = None     # pinned batches; None = when training on CUDA
+    drop_last: bool = True                # drop the last incomplete batch of an epoch
     iters_per_epoch: Optional[int] = None  # fixed epoch length (large datasets); None = one pass
     upscale: Optional[int] = None         # Vega repeats it here; must equal dataset.upscale
 
@@ -74,6 +77,8 @@ class TestDataConfig:
     batch_size: int = 1
     val_ps_offset: Optional[int] = None   # overrides trainer.val_ps_offset
     max_images: Optional[int] = None      # validate on the first N images only
+    num_workers: int = 0                  # processes reading validation images
+    psnr: str = "y"                       # y (8-bit Y, shift search) | vega (RGB float, Vega's): picks best.pt
     upscale: Optional[int] = None
 
 
@@ -115,7 +120,8 @@ class ModelConfig:
 class TrainerConfig:
     n_epoch: int = 100                    # epochs at the initial learning rate
     n_epoch_decay: int = 100              # epochs of decay after that
-    epoch_count: int = 1                  # first epoch number (Vega key; resume uses checkpoints)
+    epoch_count: int = 1                  # first epoch of a fresh run (Vega's key)
+    continue_train: Optional[str] = None  # a checkpoint to resume from (Vega's key; --resume wins)
     warmup_epochs: int = 5                # transfer-only epochs
     pretrain_epochs: int = 1              # SR-only epochs on bicubic pairs
     eval_epoch: int = 5                   # validate (and save per-epoch checkpoint) every N epochs

@@ -1,8 +1,9 @@
 """Value checks on a typed Config: impossible values stop before any work, naming the key.
 
 Network keys are the constructors' business (they check their choices when built); here only
-what the rest of the config must agree with: sizes that must be positive, the crop that the
-generator's downsampling must divide, and the upscale factor the SR network must support.
+what the rest of the config must agree with: sizes that must be positive (the SR network's
+included), the crop that the generator's downsampling must divide and that the PatchGAN's depth
+must leave a score map of, and the upscale factor the SR network must support.
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from cyclesr.config.schema import PIXEL_SHUFFLE_NETS, Config, ConfigError, NetSpec
 
-__all__ = ["validate_config", "validate_paths"]
+__all__ = ["validate_config", "validate_paths", "patchgan_output_size", "AUGMENTS"]
+
+AUGMENTS = (True, False, "dihedral", "hr_flips", "none")  # dataset.train.augment
 
 # network keys that are counts or sizes wherever a product network takes them
 _POSITIVE_NET_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "n_layers", "n_blocks", "out_channels")
@@ -48,10 +51,39 @@ def _check_net(cfg: Config, key: str, spec: NetSpec) -> None:
         _positive(cfg, f"{key}.n_downsampling", spec.kwargs["n_downsampling"], allow_zero=True)
 
 
+_PATCH_GANS = {"nlayerdiscriminator", "highpassdiscriminator"}  # 4x4 convs, padding 1
+_SR_SIZE_KEYS = ("SR_nf", "SR_nb", "num_feat", "num_block", "num_grow_ch", "num_conv")
+
+
+def patchgan_output_size(crop: int, n_layers: int, norm: str) -> int:
+    """The side of a PatchGAN's score map for a ``crop`` x ``crop`` input; 0 when the crop is
+    too small: a stride-2 conv halves the side (n_layers of them), each stride-1 conv takes 1
+    off (two of them), and instance norm needs more than one value per channel."""
+    side = (crop - 2) // 2 + 1  # the first conv, stride 2, no norm
+    for n in range(1, n_layers + 1):
+        side = (side - 2) // 2 + 1 if n < n_layers else side - 1
+        if side < 1 or (norm == "instance" and side < 2):
+            return 0
+    return max(side - 1, 0)
+
+
+def _check_discriminator(cfg: Config, spec: NetSpec, crop: int) -> None:
+    n_layers, norm = spec.kwargs.get("n_layers", 3), str(spec.kwargs.get("norm", "instance")).lower()
+    if spec.name.lower() not in _PATCH_GANS or not _is_int(n_layers) or n_layers < 1:
+        return
+    if patchgan_output_size(crop, n_layers, norm) < 1:
+        smallest = next(c for c in range(1, 4096) if patchgan_output_size(c, n_layers, norm) >= 1)
+        _fail(cfg, "dataset.train.crop_size", f"at least {smallest} for the discriminator model.D "
+              f"({spec.name}, n_layers {n_layers}, norm {norm}; or lower model.D.n_layers)", crop)
+
+
 def _check_networks(cfg: Config) -> None:
     m, crop = cfg.model, cfg.dataset.train.crop_size
     _check_net(cfg, "model.G", m.G)
     _check_net(cfg, "model.D", m.D)
+    for name in _SR_SIZE_KEYS:
+        if _is_int(m.sr.kwargs.get(name)):
+            _positive(cfg, f"model.sr.{name}", m.sr.kwargs[name])
     if "input_nc" in m.D.kwargs:
         raise ConfigError(f"{cfg.source}: key 'model.D.input_nc' is set per domain from model.G "
                           "(its input_nc for D_X, its output_nc for D_Y); remove it")
@@ -59,6 +91,7 @@ def _check_networks(cfg: Config) -> None:
     if _is_int(down) and down >= 0 and crop % 2 ** down:
         _fail(cfg, "dataset.train.crop_size", f"divisible by {2 ** down} (the transfer generator "
               f"downsamples {down} times by 2)", crop)
+    _check_discriminator(cfg, m.D, crop)
     upscale = cfg.dataset.upscale
     for key, other in (("dataset.train.upscale", cfg.dataset.train.upscale),
                        ("dataset.test.upscale", cfg.dataset.test.upscale),
@@ -79,6 +112,7 @@ def validate_config(cfg: Config) -> None:
     for key in ("batch_size", "crop_size"):
         _positive(cfg, f"dataset.train.{key}", getattr(tr, key))
     _positive(cfg, "dataset.train.num_workers", tr.num_workers, allow_zero=True)
+    _positive(cfg, "dataset.test.num_workers", te.num_workers, allow_zero=True)
     _positive(cfg, "dataset.train.iters_per_epoch", tr.iters_per_epoch)
     _positive(cfg, "dataset.test.max_images", te.max_images)
     _check_networks(cfg)
@@ -107,6 +141,10 @@ def validate_config(cfg: Config) -> None:
     # model.synth_recipe is parsed by the data pipeline before training starts
     _choice(cfg, "trainer.lr_policy", t.lr_policy, ("linear", "linear_cyclegan", "step", "cosine"))
     _choice(cfg, "trainer.amp", t.amp, ("off", "bf16", "fp16"))
+    if tr.augment not in AUGMENTS:
+        _fail(cfg, "dataset.train.augment", "true (dihedral), hr_flips or false (none)", tr.augment)
+    _choice(cfg, "dataset.train.x_resize", tr.x_resize, ("torch", "pil"))
+    _choice(cfg, "dataset.test.psnr", te.psnr, ("y", "vega"))
     if t.channels_last not in (True, False, "auto"):
         _fail(cfg, "trainer.channels_last", "true, false or auto", t.channels_last)
     if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):

@@ -10,13 +10,32 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from cyclesr.data.io import ImageReadError, from_uint8, list_images, load_rgb, to_uint8
 from cyclesr.data.sampling import usable_images
 from cyclesr.ops.resize import bicubic_downscale
 
-__all__ = ["UnpairedDataset", "PairedDataset"]
+__all__ = ["UnpairedDataset", "PairedDataset", "pil_bicubic_downscale"]
+
+def _hr_flips(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Random horizontal and vertical flips (the reference's augmentation of HR)."""
+    if rng.random() < 0.5:
+        image = image.flip(-1)
+    if rng.random() < 0.5:
+        image = image.flip(-2)
+    return image
+
+
+def pil_bicubic_downscale(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """The reference's X: the 8-bit image resized by PIL's bicubic to (W // scale, H // scale)."""
+    if scale == 1:
+        return image
+    pil = Image.fromarray(to_uint8(image).permute(1, 2, 0).numpy())
+    small = pil.resize((pil.width // scale, pil.height // scale), Image.BICUBIC)
+    return from_uint8(np.array(small)).permute(2, 0, 1).contiguous()
+
 
 def _augment(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Random horizontal flip, vertical flip and transpose: all 8 square symmetries."""
@@ -43,7 +62,11 @@ class UnpairedDataset(Dataset):
     `crop_size * scale` crop of the full image ("hr"), its antialiased bicubic downscale
     ("clean_lr", `crop_size`), and an independent random `crop_size` crop of a random real-LR
     image ("real_lr"); all (3, h, w) float32 in [0, 1]. Gray and RGBA inputs become RGB.
-    With `augment`, hr/clean_lr share one random flip/transpose and real_lr gets its own.
+    `augment`: "dihedral" (or True): hr/clean_lr share one random flip/transpose and real_lr
+    gets its own; "hr_flips" (the reference's): random horizontal and vertical flips of hr
+    (and so clean_lr) only, real_lr untouched; "none" (or False): none. `x_resize`: "torch"
+    makes clean_lr by the float antialiased bicubic (``ops.resize.bicubic_downscale``), "pil"
+    by PIL's bicubic on the 8-bit hr crop, as the reference does.
 
     Randomness comes only from a generator seeded by (seed, epoch, index): call
     `set_epoch(epoch)` each epoch, or pass `(epoch, index)` pairs as indices (safe with
@@ -60,11 +83,16 @@ class UnpairedDataset(Dataset):
     without a recipe."""
 
     def __init__(self, hr_dir: str | Path, lr_dir: str | Path, crop_size: int, scale: int,
-                 augment: bool = True, cache: bool = False, length: int | None = None, seed: int = 0,
-                 synth_recipe=None, synth_mix: float = 1.0):
+                 augment: bool | str = True, cache: bool = False, length: int | None = None, seed: int = 0,
+                 synth_recipe=None, synth_mix: float = 1.0, x_resize: str = "torch"):
         if crop_size < 1 or scale < 1:
             raise ValueError(f"crop_size and scale must be >= 1, got {crop_size} and {scale}")
-        self.crop_size, self.scale, self.augment = int(crop_size), int(scale), augment
+        self.crop_size, self.scale = int(crop_size), int(scale)
+        self.augment = {True: "dihedral", False: "none"}.get(augment, augment)
+        if self.augment not in ("dihedral", "hr_flips", "none") or x_resize not in ("torch", "pil"):
+            raise ValueError(f"augment must be dihedral, hr_flips or none and x_resize torch or pil, "
+                             f"got {augment!r} and {x_resize!r}")
+        self.x_resize = x_resize
         self.cache, self.length, self.seed, self.epoch = cache, length, seed, 0
         self.synth_recipe = None
         if synth_recipe is not None:
@@ -110,7 +138,8 @@ class UnpairedDataset(Dataset):
             warnings.warn(f"skipping an image that cannot be used: {reason}", stacklevel=3)
         return None
 
-    def _sample(self, paths: list[Path], first: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+    def _sample(self, paths: list[Path], first: int, size: int, rng: np.random.Generator,
+                augment=None) -> torch.Tensor:
         """A `size` crop from paths[first], or from random other images if that one fails."""
         index = first
         for _ in range(10 * len(paths) + 10):
@@ -118,16 +147,19 @@ class UnpairedDataset(Dataset):
                 image = self._load(paths[index], size)
                 if image is not None:
                     crop = _random_crop(image, size, rng)
-                    return (_augment(crop, rng) if self.augment else crop).contiguous()
+                    return (augment(crop, rng) if augment else crop).contiguous()
             index = int(rng.integers(len(paths)))
         raise RuntimeError(f"no readable image left among {len(paths)} in {paths[0].parent}")
 
     def __getitem__(self, index: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
         rng = np.random.default_rng([self.seed, epoch, index])
-        hr = self._sample(self.hr_paths, index % len(self.hr_paths), self.crop_size * self.scale, rng)
-        real_lr = self._sample(self.lr_paths, int(rng.integers(len(self.lr_paths))), self.crop_size, rng)
-        item = {"hr": hr, "clean_lr": bicubic_downscale(hr, self.scale), "real_lr": real_lr}
+        hr_aug = {"dihedral": _augment, "hr_flips": _hr_flips}.get(self.augment)
+        hr = self._sample(self.hr_paths, index % len(self.hr_paths), self.crop_size * self.scale, rng, hr_aug)
+        real_lr = self._sample(self.lr_paths, int(rng.integers(len(self.lr_paths))), self.crop_size, rng,
+                               _augment if self.augment == "dihedral" else None)
+        downscale = pil_bicubic_downscale if self.x_resize == "pil" else bicubic_downscale
+        item = {"hr": hr, "clean_lr": downscale(hr, self.scale), "real_lr": real_lr}
         if self.synth_recipe is not None:
             synth_rng = np.random.default_rng([self.seed, epoch, index, 1])
             mix = self.synth_mix(epoch) if callable(self.synth_mix) else self.synth_mix

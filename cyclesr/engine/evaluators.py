@@ -2,7 +2,8 @@
 logs and, where it has one, a score; one evaluator may choose ``best.pt`` by its score:
 
 - ``PairedValidation``: PSNR/SSIM of the SR network on ``dataset.test`` (LR/HR pairs); chooses
-  best.pt when there is such a set.
+  best.pt when there is such a set, by PSNR-Y (8-bit, best shift) or, with
+  ``dataset.test.psnr: vega``, by the reference's PSNR (RGB, float, shift window; also logged).
 - ``NoReferenceScore``: how close G(X) is to the real LR domain (KID, image statistics) and,
   once the SR network trains, its pseudo-PSNR on pairs that the most realistic G so far makes
   from HR-domain images; chooses best.pt when there is no paired set.
@@ -71,6 +72,8 @@ class PairedValidation(Evaluator):
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self.chooses_best = bool(cfg.dataset.test.LR_dir)
+        self.vega = cfg.dataset.test.psnr == "vega"
+        self.metric = "psnr_vega" if self.vega else "psnr_y"
 
     def evaluate(self, run: EvalInputs) -> Optional[Evaluation]:
         te = self.cfg.dataset.test
@@ -79,11 +82,12 @@ class PairedValidation(Evaluator):
         shift = te.val_ps_offset if te.val_ps_offset is not None else self.cfg.trainer.val_ps_offset
         out_dir = run.run_dir / "val" / f"epoch_{run.epoch:04d}"
         result = evaluate_sr(run.sr, te.LR_dir, te.HR_dir, self.cfg.upscale, shift_search=shift,
-                             device=run.device, max_images=te.max_images, out_dir=out_dir)
+                             device=run.device, max_images=te.max_images, out_dir=out_dir,
+                             vega_offset=shift if self.vega else None, num_workers=te.num_workers)
         first = sorted(out_dir.glob("*.png"))[:1]
         mean = result["mean"]
         return Evaluation({f"{k}_{m}": v for k in ("cyclesr", "bicubic") for m, v in mean[k].items()},
-                          score=mean["cyclesr"].get("psnr_y"),
+                          score=mean["cyclesr"].get(self.metric),
                           images={"val/sr": load_rgb(first[0])} if first else {})
 
 

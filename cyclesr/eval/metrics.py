@@ -24,6 +24,7 @@ __all__ = [
     "best_shift_psnr",
     "best_shift_metrics",
     "image_metrics",
+    "vega_psnr",
 ]
 
 _SSIM_WINDOW, _SSIM_SIGMA, _SSIM_K1, _SSIM_K2 = 11, 1.5, 0.01, 0.03
@@ -200,3 +201,24 @@ def image_metrics(sr: Tensor, hr: Tensor, crop_border: int = 0, max_shift: int =
         "psnr_y": psnr(sr, hr, crop_border, y_channel=True),
         "ssim_y": ssim(sr, hr, crop_border, y_channel=True),
     }
+
+
+def vega_psnr(sr: Tensor, hr: Tensor, offset: int) -> float:
+    """Validation PSNR as the reference computes it: RGB, float (no quantisation), the SR image
+    clamped to [0, 1] and cropped by ``offset`` on every side, then slid over the HR image at
+    every integer position within +-``offset``; the best PSNR (peak 1) is kept. With offset 0,
+    the PSNR of the whole images. One image at a time, (3, H, W) or (1, 3, H, W); the HR image
+    must be at least the SR image's size."""
+    sr = _single(sr)[0].detach().to(torch.float64).clamp(0, 1)
+    hr = _single(hr)[0].detach().to(torch.float64)
+    if offset == 0:
+        sr, hr = _common_size(sr, hr)
+        return _psnr_from_mse(float((sr - hr).pow(2).mean()) * 255.0**2)
+    h, w = sr.shape[-2] - 2 * offset, sr.shape[-1] - 2 * offset
+    if h <= 0 or w <= 0 or hr.shape[-2] < sr.shape[-2] or hr.shape[-1] < sr.shape[-1]:
+        raise ValueError(f"val_ps_offset {offset} does not fit an SR image of {tuple(sr.shape[-2:])} "
+                         f"and an HR image of {tuple(hr.shape[-2:])}")
+    inner = sr[:, offset:offset + h, offset:offset + w]
+    best = min(float((hr[:, i:i + h, j:j + w] - inner).pow(2).mean())
+               for i in range(2 * offset + 1) for j in range(2 * offset + 1))
+    return _psnr_from_mse(best * 255.0**2)

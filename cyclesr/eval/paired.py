@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Optional
 
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from cyclesr.data.datasets import PairedDataset
 from cyclesr.data.io import write_image
 from cyclesr.inference.upscale import upscale_tensor
-from cyclesr.eval.metrics import image_metrics
+from cyclesr.eval.metrics import image_metrics, vega_psnr
 from cyclesr.ops.resize import bicubic_upscale
 
 __all__ = ["bicubic_upscale", "evaluate_sr", "mean_metrics", "METRIC_KEYS"]
@@ -28,30 +29,35 @@ def mean_metrics(rows: list[dict]) -> dict:
 def evaluate_sr(net: nn.Module, lr_dir: str | Path, hr_dir: Optional[str | Path], scale: int, *,
                 shift_search: int = 0, crop_border: Optional[int] = None, device=None,
                 tile: Optional[int] = None, out_dir: Optional[Path] = None,
-                max_images: Optional[int] = None, progress: bool = False) -> dict:
+                max_images: Optional[int] = None, progress: bool = False,
+                vega_offset: Optional[int] = None, num_workers: int = 0) -> dict:
     """Upscale every LR image; with HR, measure CycleSR and bicubic.
 
     Returns ``{"images": {name: {"cyclesr": {...}, "bicubic": {...}}}, "mean": {...}, "count": n}``
-    (metric dicts empty without HR). SR outputs are written to ``out_dir`` when given."""
+    (metric dicts empty without HR). SR outputs are written to ``out_dir`` when given. With
+    ``vega_offset``, the metrics also hold ``psnr_vega``: the reference's validation PSNR
+    (``metrics.vega_psnr``) with that offset. ``num_workers`` processes read the images."""
     data = PairedDataset(lr_dir, hr_dir)
     border = scale if crop_border is None else crop_border
     n = len(data) if max_images is None else min(len(data), max_images)
     images: dict[str, dict] = {}
-    items = range(n)
+    items = DataLoader(Subset(data, range(n)), batch_size=None, num_workers=num_workers)
     if progress:
         from tqdm import tqdm
-        items = tqdm(items, desc="evaluate", unit="img")
-    for i in items:
-        item = data[i]
+        items = tqdm(items, desc="evaluate", unit="img", total=n)
+    for item in items:
         sr = upscale_tensor(net, item["lr"], scale, tile=tile, device=device)
         if out_dir is not None:
             write_image(Path(out_dir) / f"{item['name']}.png", sr)
         row: dict = {"cyclesr": {}, "bicubic": {}}
         if item.get("hr") is not None:
             hr = item["hr"]
+            bicubic = bicubic_upscale(item["lr"], scale)
             row["cyclesr"] = image_metrics(sr, hr, crop_border=border, max_shift=shift_search)
-            row["bicubic"] = image_metrics(bicubic_upscale(item["lr"], scale), hr,
-                                           crop_border=border, max_shift=shift_search)
+            row["bicubic"] = image_metrics(bicubic, hr, crop_border=border, max_shift=shift_search)
+            if vega_offset is not None:
+                row["cyclesr"]["psnr_vega"] = vega_psnr(sr, hr, vega_offset)
+                row["bicubic"]["psnr_vega"] = vega_psnr(bicubic, hr, vega_offset)
         images[item["name"]] = row
     mean = {k: mean_metrics([r[k] for r in images.values()]) for k in ("cyclesr", "bicubic")}
     return {"images": images, "mean": mean, "count": n}

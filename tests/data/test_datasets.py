@@ -196,3 +196,21 @@ def test_synthetic_share_can_follow_the_epoch(folders):
     data = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, synth_recipe="bicubic", synth_mix=ramp, length=30)
     share = {epoch: sum(float(data[(epoch, i)]["use_synth"]) for i in range(30)) / 30 for epoch in (1, 2, 3, 4)}
     assert share[1] == share[2] == 1.0 and share[4] == 0.0 and 0.2 < share[3] < 0.8
+
+
+def test_reference_pipeline_pil_x_and_hr_flips_only(folders):
+    """x_resize pil: X is PIL's bicubic of the 8-bit HR crop; hr_flips: HR (and so X) may be
+    flipped, real LR never is (it stays a plain crop of its image)."""
+    from cyclesr.data.datasets import pil_bicubic_downscale
+    data = UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, augment="hr_flips", x_resize="pil")
+    lr_images = [load_rgb(p) for p in data.lr_paths]
+    for i in range(12):
+        item = data[i]
+        pil = Image.fromarray((item["hr"] * 255).round().byte().permute(1, 2, 0).numpy())
+        expected = np.asarray(pil.resize((CROP, CROP), Image.BICUBIC)).astype(np.float32) / 255
+        assert torch.equal(item["clean_lr"], torch.from_numpy(expected).permute(2, 0, 1))
+        assert torch.equal(pil_bicubic_downscale(item["hr"], SCALE), item["clean_lr"])
+        windows = [img.unfold(1, CROP, 1).unfold(2, CROP, 1) for img in lr_images]
+        assert any((w == item["real_lr"][:, None, None]).all(0).flatten(2).all(-1).any() for w in windows)
+    with pytest.raises(ValueError, match="augment"):
+        UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, augment="rot90")

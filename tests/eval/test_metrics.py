@@ -154,3 +154,18 @@ def test_best_shift_is_fast_enough():
     _, shift = metrics.best_shift_psnr(sr, hr, max_shift=10, crop_border=4, y_channel=True)
     assert shift == (2, 1)
     assert time.perf_counter() - start < 10
+
+
+def test_vega_psnr_is_the_references_shift_window():
+    """RGB, float: the SR image cropped by the offset slides over the HR image; the best
+    position wins. A copy of HR displaced by (2, -1) scores inf at offset 3, not at 1."""
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(3, 30, 30, generator=g)
+    sr = torch.roll(hr, shifts=(2, -1), dims=(1, 2))
+    assert metrics.vega_psnr(sr, hr, 3) == float("inf")
+    assert metrics.vega_psnr(sr, hr, 1) < 20
+    noisy = (hr + 0.01 * torch.randn(hr.shape, generator=g)).clamp(0, 1)
+    mse = float(((noisy - hr) ** 2).mean())
+    assert metrics.vega_psnr(noisy, hr, 0) == pytest.approx(10 * math.log10(1 / mse), abs=1e-5)
+    assert metrics.vega_psnr(noisy, hr, 2) >= metrics.vega_psnr(noisy[:, 2:-2, 2:-2], hr[:, 2:-2, 2:-2], 0) - 1e-9
+    assert metrics.vega_psnr(hr + 5, hr.clamp(max=1) * 0 + 1, 0) == float("inf")  # SR clamped to [0, 1]
