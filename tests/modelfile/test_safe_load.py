@@ -164,3 +164,56 @@ def test_models_published_by_the_previous_version_load(tmp_path):
     x = torch.rand(1, 3, 6, 5)
     with torch.no_grad():
         assert torch.equal(model.sr(x), nets.SR.eval()(x))
+
+
+def _payload(tmp_path: Path) -> tuple[Path, Path]:
+    """A network file whose import, and whose factory when called, would create a marker file."""
+    marker = tmp_path / "ran.txt"
+    code = (f"open({str(marker)!r}, 'w').close()\n"
+            f"def make(*args, **kwargs):\n    open({str(marker)!r}, 'a').write('called')\n")
+    (tmp_path / "payload.py").write_text(code)
+    return tmp_path / "payload.py", marker
+
+
+def test_a_description_hidden_in_the_safetensors_metadata_runs_nothing(tmp_path, tiny_cfg, capsys):
+    """The metadata is read before model.json: a harmless model.json cannot vouch for it."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    payload, marker = _payload(tmp_path)
+    folder = publish(build_model(tiny_cfg).SR, None, tiny_cfg, tmp_path / "model").parent
+    weights = folder / "model.safetensors"
+    harmless = (folder / "model.json").read_text()
+    for name in (f"{payload}:make", "os:system", "subprocess:run", "builtins:exec"):
+        desc = json.loads(harmless)
+        desc["sr"] = {"name": name, "kwargs": {"command": f"touch {marker}"} if name == "os:system" else {}}
+        save_file(load_file(str(weights)), str(weights), metadata={"cyclesr": json.dumps(desc)})
+        assert (folder / "model.json").read_text() == harmless
+        with pytest.raises(CheckpointError, match="not one of the installed package's networks"):
+            cyclesr.load(folder)
+        Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")
+        for args in (["upscale", "--checkpoint", str(folder), str(tmp_path / "photo.png"), "-o", str(tmp_path / "out")],
+                     ["evaluate", "--checkpoint", str(weights), "--lr", str(tmp_path / "photo.png")],
+                     ["export", "--checkpoint", str(folder), "--format", "onnx", "-o", str(tmp_path / "x.onnx")]):
+            assert main(args) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("error: ") and name in err
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("net", ["sr", "G", "D"])
+def test_a_weights_only_checkpoint_whose_config_names_a_file_runs_nothing(tmp_path, tiny_cfg, capsys, net):
+    """Earlier, ``model.build_sr`` retried a failed build without ``upscale``, so a bare function
+    named by a stored config was called; now the name is refused before anything is imported."""
+    payload, marker = _payload(tmp_path)
+    raw = tiny_cfg.to_dict()
+    raw["model"][net] = {"name": f"{payload}:make"}
+    path = save_checkpoint({"config": raw, "nets": {}}, tmp_path / "crafted.pt")
+    with pytest.raises(CheckpointError, match="payload.py:make"):
+        cyclesr.load(path)
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")
+    assert main(["upscale", "--checkpoint", str(path), str(tmp_path / "photo.png"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot build the networks of checkpoint '{path}'") and err.count("\n") == 1
+    assert not marker.exists()
