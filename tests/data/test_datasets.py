@@ -214,3 +214,12 @@ def test_reference_pipeline_pil_x_and_hr_flips_only(folders):
         assert any((w == item["real_lr"][:, None, None]).all(0).flatten(2).all(-1).any() for w in windows)
     with pytest.raises(ValueError, match="augment"):
         UnpairedDataset(*folders, crop_size=CROP, scale=SCALE, augment="rot90")
+
+
+def test_drop_last_false_keeps_a_short_last_batch():
+    from cyclesr.data.loader import EpochSampler
+    kept = EpochSampler(10, 4, shuffle=False, drop_last=False)
+    dropped = EpochSampler(10, 4, shuffle=False)
+    assert (len(kept), len(dropped)) == (10, 8)
+    kept.set_epoch(1, skip_batches=2)
+    assert [i for _, i in kept] == [8, 9]
