@@ -157,3 +157,23 @@ def test_upscale_shows_a_progress_bar_only_when_asked(tmp_path, model, tiny_mode
     # the CLI draws it on a terminal only (pytest's stderr is not one) and never with --no-progress
     assert main(["upscale", "--checkpoint", str(tiny_model_dir), str(tmp_path / "in"), "-o", str(tmp_path / "c")]) == 0
     assert "3/3" not in capsys.readouterr().err
+
+
+def test_an_image_name_at_the_file_system_limit_can_be_written_and_its_temp_is_recognised(tmp_path, monkeypatch):
+    from cyclesr.data import io
+    import torch
+
+    name = "y" * 246 + ".png"
+    io.write_image(tmp_path / name, torch.zeros(3, 4, 4))
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+    def killed(src, dst):  # the process dies between writing the temporary file and renaming it
+        raise KeyboardInterrupt
+    monkeypatch.setattr(io.os, "replace", killed)
+    left = []
+    monkeypatch.setattr(io.Path, "unlink", lambda self, missing_ok=False: left.append(self))
+    with pytest.raises(KeyboardInterrupt):
+        io.write_image(tmp_path / "z.png", torch.zeros(3, 4, 4))
+    monkeypatch.undo()
+    assert left and left[0].exists() and left[0].name.endswith(TEMP_SUFFIX)
+    assert str(os.getpid()) in left[0].name  # its writer runs: kept until it does not
