@@ -65,12 +65,15 @@ def gap_closure(b: float, c: float, d: float) -> float:
     return (c - b) / (d - b) if d != b else float("nan")
 
 
-def _reused_baselines(path, cfg, preset: str, recipe, seed: int) -> dict:
-    """(a), (b), (d) of an earlier run, which must share this run's preset, recipe, seed and SR."""
+def _reused_baselines(path, cfg, preset: str, recipe, seed: int, paired_set, split) -> dict:
+    """The rows other than (c) of an earlier run, which must share this run's preset, recipe or
+    paired set and split, seed and SR network."""
     prev = json.loads(Path(path).read_text())
-    same = {k: prev["settings"][k] for k in ("preset", "recipe", "seed", "sr_net", "sr_kwargs")}
+    same = {k: prev["settings"].get(k) for k in ("preset", "recipe", "seed", "sr_net", "sr_kwargs",
+                                                  "paired_set", "split")}
     if same != {"preset": preset, "recipe": recipe, "seed": seed, "sr_net": cfg.model.sr.name,
-                "sr_kwargs": dict(cfg.model.sr.kwargs)}:
+                "sr_kwargs": dict(cfg.model.sr.kwargs),
+                "paired_set": None if paired_set is None else str(paired_set), "split": split}:
         raise ValueError(f"--reuse-baselines {path}: its settings {same} differ from this run's")
     return {k: prev[k] for k in _BASELINES if k in prev}
 
@@ -183,7 +186,7 @@ def run_quality_bench(out: str | Path, *, hr_train: str | Path = DEFAULT_HR_TRAI
                     overrides=overrides, dev=dev, paired_set=paired_set, split=split)
 
     if reuse_baselines:
-        results = _reused_baselines(reuse_baselines, cfg, preset, recipe, seed)
+        results = _reused_baselines(reuse_baselines, cfg, preset, recipe, seed, paired_set, split)
         log(f"[quality] {', '.join(results)} taken from {reuse_baselines}")
     else:
         results = _train_baselines(cfg, dirs, p, seed, dev, times, log, anchors, threads)
