@@ -22,8 +22,9 @@ from typing import Callable, Iterable, Optional
 
 import torch
 
-from cyclesr.api.model import CycleSR, UpscaleOptions
-from cyclesr.data.io import IMAGE_EXTS, ImageReadError, LoadedImage, list_images, read_image, write_image
+from cyclesr.api.model import CycleSR, UpscaleOptions, out_of_memory_hint
+from cyclesr.data.io import (IMAGE_EXTS, ImageReadError, LoadedImage, list_images, output_bit_depth,
+                             read_image, write_image)
 from cyclesr.ops.files import WriteError, remove_stale_temp_files
 
 __all__ = ["FilesResult", "EvaluateOptions", "gather_inputs", "plan_outputs", "upscale_files",
@@ -141,7 +142,11 @@ def _prepare_output(output_dir: Path, dests: Iterable[Path], log: Log) -> None:
     if not os.access(output_dir, os.W_OK | os.X_OK):
         raise WriteError(f"the output folder '{output_dir}' is not writable; choose another -o")
     for folder in sorted({d.parent for d in dests}):
-        for tmp in remove_stale_temp_files(folder):
+        try:
+            stale = remove_stale_temp_files(folder)
+        except OSError:  # e.g. a path longer than PATH_MAX: writing there reports that file
+            continue
+        for tmp in stale:
             if log:
                 log(f"removed {tmp} (an unfinished write of an earlier run)")
 
@@ -194,6 +199,13 @@ def _batches(jobs: Iterable[_Job], options: UpscaleOptions):
         yield pending
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """MemoryError, or the allocation failures PyTorch raises as RuntimeError (CPU and CUDA)."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or any(
+        k in text for k in ("out of memory", "not enough memory", "failed to allocate", "defaultcpuallocator"))
+
+
 def upscale_files(model: CycleSR, files: Iterable[tuple[Path, Path]], output_dir: str | Path,
                   options: Optional[UpscaleOptions] = None, *, suffix: str = "",
                   log: Log = None, on_error: OnError = None, progress: bool = False) -> FilesResult:
@@ -222,24 +234,30 @@ def upscale_files(model: CycleSR, files: Iterable[tuple[Path, Path]], output_dir
         h, w = batch[0].img.rgb.shape[-2:]
         rgb = torch.stack([j.img.rgb for j in batch])
         alpha = torch.stack([j.img.alpha for j in batch]) if batch[0].img.alpha is not None else None
+        bits = max(output_bit_depth(j.dest, j.img.bit_depth) for j in batch)
         try:
-            out, alpha_out = model.upscale_rgb(rgb, alpha, options)
-        except RuntimeError as exc:  # e.g. out of memory: the other files may still work
+            out, alpha_out = model.upscale_pixels(rgb, alpha, options, bits=bits)
+        except (RuntimeError, MemoryError) as exc:  # e.g. out of memory: the other files may still work
+            del rgb, alpha
+            why = out_of_memory_hint(h, w, model.scale, options) if _out_of_memory(exc) else \
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__} (try a smaller --tile)"
             for j in batch:
-                fail(j.src, f"failed to upscale {j.src}: {str(exc).splitlines()[0]} (try a smaller tile)")
+                fail(j.src, f"failed to upscale {j.src}: {why}")
             continue
         for i, j in enumerate(batch):
             try:
                 write_image(j.dest, out[i], alpha=None if alpha_out is None else alpha_out[i],
                             bit_depth=j.img.bit_depth, gray=j.img.was_gray, exif=j.img.exif, icc=j.img.icc)
-            except (OSError, WriteError) as exc:
-                fail(j.src, f"cannot write {j.dest}: {getattr(exc, 'strerror', None) or exc}")
+            except (OSError, WriteError, MemoryError) as exc:
+                reason = "not enough memory to encode it" if isinstance(exc, MemoryError) else \
+                    getattr(exc, "strerror", None) or exc
+                fail(j.src, f"cannot write {j.dest}: {reason}")
                 continue
             result.written.append(j.dest)
             if bar is not None:
                 bar.update(1)
             if log:
-                log(f"{j.src} ({w}x{h}) -> {j.dest} ({out.shape[-1]}x{out.shape[-2]})")
+                log(f"{j.src} ({w}x{h}) -> {j.dest} ({out.shape[-2]}x{out.shape[-3]})")
     if bar is not None:
         bar.close()
     result.seconds = time.time() - start

@@ -10,6 +10,7 @@ included; ``cyclesr upscale`` builds the same object from its flags, so both pat
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -17,12 +18,12 @@ from typing import Optional
 import torch
 
 from cyclesr.api.images import ImageLike, from_float, to_float
-from cyclesr.inference.upscale import auto_tile_size, upscale_image
+from cyclesr.inference.upscale import auto_tile_size, streams, upscale_image, upscale_image_pixels
 from cyclesr.modelfile.publish import load_any
 from cyclesr.ops.device import resolve_device
 from cyclesr.ops.resize import bicubic_downscale
 
-__all__ = ["CycleSR", "UpscaleOptions", "load"]
+__all__ = ["CycleSR", "UpscaleOptions", "load", "out_of_memory_hint"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class UpscaleOptions:
             raise ValueError(f"tile must be a positive number of pixels or None (automatic), got {self.tile}")
         if self.tile_pad < 0:
             raise ValueError(f"tile_pad must be 0 or more, got {self.tile_pad}")
-        if self.outscale is not None and self.outscale <= 0:
-            raise ValueError(f"outscale must be a positive number, got {self.outscale}")
+        if self.outscale is not None and not (math.isfinite(self.outscale) and self.outscale > 0):
+            raise ValueError(f"outscale must be a positive finite number (e.g. 2 or 3.5), got {self.outscale}")
 
 
 class CycleSR:
@@ -80,6 +81,20 @@ class CycleSR:
                              outscale=options.outscale, device=self.device, half=options.half,
                              alpha=alpha)
 
+    def upscale_pixels(self, rgb: torch.Tensor, alpha: Optional[torch.Tensor] = None,
+                       options: Optional[UpscaleOptions] = None, bits: int = 8):
+        """``upscale_rgb`` with the RGB result as a uint8/uint16 numpy array ((N,) H, W, 3): what
+        ``cyclesr upscale`` writes. Without TTA, colour fix or another outscale the tiles are
+        streamed into it, so a large image costs about its output's size in memory."""
+        options = options or UpscaleOptions()
+        h, w = rgb.shape[-2:]
+        n = rgb.shape[0] if rgb.dim() == 4 else 1
+        return upscale_image_pixels(self.sr, rgb, self.scale, bits=bits,
+                                    tile=self.tile_size(n * h, w, options), tile_pad=options.tile_pad,
+                                    tta=options.tta, color_fix=options.color_fix,
+                                    outscale=options.outscale, device=self.device, half=options.half,
+                                    alpha=alpha)
+
     def upscale(self, image: ImageLike, options: Optional[UpscaleOptions] = None, **changes) -> ImageLike:
         """Super-resolve one image; returns the same kind (PIL, numpy HWC, tensor CHW).
         ``changes`` are ``UpscaleOptions`` fields, e.g. ``upscale(image, tta=True)``."""
@@ -101,6 +116,20 @@ class CycleSR:
         """Realistic LR from an HR image (any kind; alpha is dropped), as the same kind."""
         rgb, _, kind = to_float(hr_image)
         return from_float(self.degrade_rgb(rgb), None, kind)
+
+
+def out_of_memory_hint(height: int, width: int, scale: int, options: UpscaleOptions) -> str:
+    """What to change when upscaling an ``height x width`` image ran out of memory: the output
+    itself (its size in 8-bit RGB is named) needs a smaller ``--outscale``; the float path of
+    TTA/colour fix can be dropped; the network's activations need a smaller ``--tile``."""
+    factor = options.outscale or scale
+    out_h, out_w = max(1, round(factor * height)), max(1, round(factor * width))
+    hints = [f"a smaller --tile (now {options.tile or 'automatic'})"]
+    if not streams(height, width, scale, options.tta, options.color_fix, options.outscale):
+        hints.append("no --tta/--color-fix/--outscale (they need 16 bytes per output pixel)")
+    hints.append("a smaller --outscale")
+    return (f"not enough memory for a {out_w}x{out_h} output ({out_w * out_h * 3 / 2**20:,.0f} MiB "
+            f"at 8 bits): try {', or '.join(hints)}")
 
 
 def load(path: str | Path, device: Optional[str] = None, use_ema: bool = True) -> CycleSR:

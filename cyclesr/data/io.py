@@ -21,6 +21,7 @@ where something is left out or surprising):
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import uuid
 import warnings
@@ -36,10 +37,11 @@ from PIL import Image
 from cyclesr.data.pixel_limit import PixelLimitError, check_pixels, open_image
 from cyclesr.data.png16 import encode_png, needs_png16_reader, read_png16
 from cyclesr.ops.color import gray as luma
+from cyclesr.ops.files import TEMP_SUFFIX, temp_name_prefix
 from cyclesr.ops.image import from_uint8, to_integer_array, to_uint8
 
 __all__ = [
-    "IMAGE_EXTS", "ImageReadError", "ImageWarning", "LoadedImage", "list_images", "read_image", "load_rgb",
+    "IMAGE_EXTS", "ImageReadError", "ImageWarning", "LoadedImage", "output_bit_depth", "list_images", "read_image", "load_rgb",
     "write_image", "save_rgb", "to_uint8", "from_uint8",
 ]
 
@@ -79,12 +81,37 @@ class LoadedImage:
 
 
 def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
-    """Image files under `root` (by extension, case-insensitive), sorted."""
+    """Image files under `root` (by extension, case-insensitive), sorted. Folders are walked
+    by file descriptor, so a file whose path is longer than the system's PATH_MAX is still
+    listed (reading it then reports that one file) instead of failing the whole listing."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
-    candidates = root.rglob("*") if recursive else root.iterdir()
-    return sorted(p for p in candidates if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    if not recursive or not hasattr(os, "fwalk"):  # fwalk: POSIX only
+        candidates = root.rglob("*") if recursive else root.iterdir()
+        return sorted(p for p in candidates if p.suffix.lower() in IMAGE_EXTS and _is_file(p))
+    found = []
+    for folder, _, names, folder_fd in os.fwalk(root):
+        for name in names:
+            if os.path.splitext(name)[1].lower() in IMAGE_EXTS and _is_file_at(name, folder_fd):
+                found.append(Path(folder) / name)
+    return sorted(found)
+
+
+def _is_file_at(name: str, folder_fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=folder_fd).st_mode)
+    except OSError:  # a broken link
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``; True when the system cannot even look (a path longer than PATH_MAX),
+    so that reading it reports that one file."""
+    try:
+        return path.is_file()
+    except OSError:
+        return True
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -221,7 +248,12 @@ def read_image(path: str | Path) -> LoadedImage:
     """Decode any supported image file; raises ImageReadError naming the file if it cannot
     (over the pixel limit included: nothing is decoded then)."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as err:  # e.g. ENAMETOOLONG
+        raise ImageReadError(f"cannot read image {path}: {err.strerror or err} ({len(str(path))} "
+                             "characters); move or rename it to a shorter path") from None
+    if not found:
         raise FileNotFoundError(f"image file not found: {path}")
     try:
         pixels, white, was_gray, fmt, exif, icc = _decode(path)
@@ -248,8 +280,42 @@ def load_rgb(path: str | Path) -> torch.Tensor:
     return read_image(path).rgb
 
 
-def _to_pixels(rgb: torch.Tensor, alpha: torch.Tensor | None, bit_depth: int, gray: bool) -> np.ndarray:
-    """(3|1, H, W) float [0, 1] -> (H, W, C) uint8/uint16 array with C in 1-4."""
+_ROWS = 256  # rows converted at a time from integer pixels (small float buffers)
+
+
+def output_bit_depth(path: str | Path, bit_depth: int) -> int:
+    """The bits per sample ``write_image`` writes to ``path`` when asked for ``bit_depth``:
+    16 only for PNG and TIFF."""
+    return bit_depth if _FORMATS.get(Path(path).suffix.lower()) in ("PNG", "TIFF") else 8
+
+
+def _integer_pixels(pixels: np.ndarray, alpha: torch.Tensor | None, bit_depth: int,
+                    gray: bool) -> np.ndarray:
+    """(H, W, 3) uint8/uint16 RGB -> (H, W, C) at ``bit_depth``, a band of rows at a time (a
+    large image is never copied to float whole)."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"expected (H, W, 3) uint8 or uint16 pixels, got {pixels.shape} {pixels.dtype}")
+    white = 65535 if pixels.dtype == np.uint16 else 255
+    if (bit_depth == 16) == (white == 65535) and not gray:
+        out = pixels
+    else:
+        out = np.empty((*pixels.shape[:2], 1 if gray else 3), np.uint16 if bit_depth == 16 else np.uint8)
+        for top in range(0, pixels.shape[0], _ROWS):
+            band = torch.from_numpy(pixels[top:top + _ROWS].astype(np.float32) / white)
+            band = luma(band.permute(2, 0, 1)).permute(1, 2, 0) if gray else band
+            out[top:top + _ROWS] = to_integer_array(band.numpy(), bit_depth)
+    if alpha is None:
+        return out
+    levels = to_integer_array(alpha.detach().float().cpu().reshape(*out.shape[:2], 1).numpy(), bit_depth)
+    return np.concatenate([out, levels], axis=2)
+
+
+def _to_pixels(rgb: torch.Tensor | np.ndarray, alpha: torch.Tensor | None, bit_depth: int,
+               gray: bool) -> np.ndarray:
+    """(3|1, H, W) float [0, 1], or (H, W, 3) uint8/uint16 pixels, -> (H, W, C) uint8/uint16
+    array with C in 1-4."""
+    if isinstance(rgb, np.ndarray):
+        return _integer_pixels(rgb, alpha, bit_depth, gray)
     rgb = rgb.detach().float().cpu()
     if rgb.dim() == 4 and rgb.shape[0] == 1:
         rgb = rgb[0]
@@ -288,10 +354,11 @@ def _write_tiff16(handle, pixels: np.ndarray, icc: bytes | None) -> None:
 
 
 def write_image(
-    path: str | Path, rgb: torch.Tensor, alpha: torch.Tensor | None = None, bit_depth: int = 8,
+    path: str | Path, rgb: torch.Tensor | np.ndarray, alpha: torch.Tensor | None = None, bit_depth: int = 8,
     gray: bool = False, quality: int = 95, exif: bytes | None = None, icc: bytes | None = None,
 ) -> Path:
-    """Write `rgb` ((3, H, W) float in [0, 1]) in the format named by the extension.
+    """Write `rgb` ((3, H, W) float in [0, 1], or an (H, W, 3) uint8/uint16 array such as
+    ``cyclesr.inference.upscale.upscale_image_pixels`` gives) in the format named by the extension.
 
     PNG and TIFF keep `bit_depth=16`; other formats are written at 8 bits. JPEG and BMP drop
     `alpha`. `gray=True` writes one luma channel. The file appears atomically (temporary
@@ -305,7 +372,7 @@ def write_image(
     bit_depth = bit_depth if fmt in ("PNG", "TIFF") else 8
     pixels = _to_pixels(rgb, alpha, bit_depth, gray)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    temp = path.with_name(f"{temp_name_prefix(path)}{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")  # ops.files
     try:
         with open(temp, "xb") as handle:
             if fmt == "PNG" and bit_depth == 16:

@@ -1,9 +1,13 @@
 """Run an SR network over an image of any size: whole, or tile by tile with blended overlaps.
 
 Tiling keeps memory bounded: the network sees one small batch of tiles at a time and the only
-full-size buffer is the output, on the CPU (blend weights are normalised per axis, so no
-full-size weight map is needed). ``auto_tile_size`` picks the largest tile whose activations
-fit a memory budget, measuring the network's activation size with one small forward pass.
+full-size buffer is the output, on the CPU. Tiles are streamed into it: a region is handed
+over as soon as no later tile overlaps it, and only the overlaps wait in small float buffers
+(blend weights are normalised per axis, so no full-size weight map is needed either).
+``upscale_to_pixels`` rounds the regions straight into a uint8/uint16 array, so a large output
+costs its own size and no more. ``auto_tile_size`` (``tile_size.py``) picks the largest tile
+whose activations fit a memory budget, measuring the network's activation size with one small
+forward pass.
 
 Each tile is a ``tile x tile`` core plus up to ``tile_pad`` pixels of context on each side. All
 tiles of an image have the same input size: tiles are shifted inward at the image border rather
@@ -17,22 +21,18 @@ from __future__ import annotations
 
 import contextlib
 import math
-from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["upscale_tensor", "auto_tile_size", "tile_budget", "estimate_bytes", "available_bytes",
-           "CPU_TILE_BUDGET"]
+from cyclesr.inference.tile_size import (  # re-exported: where callers have always found them
+    CPU_TILE_BUDGET, auto_tile_size, available_bytes, estimate_bytes, tile_budget, tile_spans)
+from cyclesr.ops.image import to_integer_array
 
-
-def _tile_spans(size: int, tile: int, pad: int) -> tuple[int, list[int]]:
-    """Input span length and the start of every tile's span along one axis."""
-    span = min(tile + 2 * pad, size)
-    if size <= tile:
-        return span, [0]
-    cores = list(range(0, size - tile, tile)) + [size - tile]
-    return span, sorted({min(max(c - pad, 0), size - span) for c in cores})
+__all__ = ["upscale_tensor", "upscale_to_pixels", "auto_tile_size", "tile_budget", "estimate_bytes",
+           "available_bytes", "CPU_TILE_BUDGET", "tile_spans"]
 
 
 def _blend_weights(start: int, span: int, size: int, pad: int, scale: int) -> Tensor:
@@ -86,6 +86,14 @@ def _run(net: nn.Module, x: Tensor, device: torch.device, half: bool) -> Tensor:
     return y.float().cpu()
 
 
+def _device_of(net: nn.Module, device: torch.device | str | None) -> torch.device:
+    """``device``, else the network's (its first parameter's), else the CPU."""
+    if device is None:
+        param = next(net.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    return torch.device(device)
+
+
 def upscale_tensor(
     net: nn.Module,
     lr: Tensor,
@@ -110,10 +118,7 @@ def upscale_tensor(
         raise ValueError(f"expected (3, H, W) or (N, 3, H, W), got {tuple(lr.shape)}")
     if tile is not None and tile <= 0:
         raise ValueError(f"tile must be positive or None, got {tile}")
-    if device is None:
-        param = next(net.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-    device = torch.device(device)
+    device = _device_of(net, device)
     was_training = net.training
     net.eval()
     try:
@@ -147,154 +152,118 @@ def _normalised_weights(starts: list[int], span: int, size: int, pad: int,
     return [(w / total[s * scale:(s + span) * scale]).float() for s, w in zip(starts, weights)]
 
 
-def _upscale_tiled(
-    net: nn.Module,
-    lr: Tensor,
-    scale: int,
-    tile: int,
-    pad: int,
-    batch_tiles: int,
-    device: torch.device,
-    half: bool,
-) -> Tensor:
-    n, c, h, w = lr.shape
-    span_h, starts_h = _tile_spans(h, tile, pad)
-    span_w, starts_w = _tile_spans(w, tile, pad)
+Sink = Callable[[slice, slice, Tensor], None]
+
+
+@torch.inference_mode()  # tiles are inference tensors: weighed and rounded in place, no copies
+def _stream_tiles(net: nn.Module, lr: Tensor, scale: int, tile: int, pad: int, batch_tiles: int,
+                  device: torch.device, half: bool, sink: Sink) -> None:
+    """Run the tiles in raster order and hand every output region to ``sink(rows, cols,
+    values)`` as soon as no later tile overlaps it: ``values`` is (N, C, h, w), the final
+    blended float values of output ``rows`` x ``cols`` (the sink may change them in place);
+    each output pixel is handed over once.
+
+    Only overlaps are kept in float between tiles: the columns the next tile of the row will
+    add to, and the rows the next row of tiles will add to (``carry_down``, one strip as wide
+    as the image and as high as the overlap). Sums are formed as in a full-size accumulation."""
+    n, _, h, w = lr.shape
+    span_h, starts_h = tile_spans(h, tile, pad)
+    span_w, starts_w = tile_spans(w, tile, pad)
     weights_h = dict(zip(starts_h, _normalised_weights(starts_h, span_h, h, pad, scale)))
     weights_w = dict(zip(starts_w, _normalised_weights(starts_w, span_w, w, pad, scale)))
     boxes = [(y, x) for y in starts_h for x in starts_w]
-    out = None  # allocated once the network's channel count is known
+    outputs = _tile_outputs(net, lr, boxes, span_h, span_w, scale, batch_tiles, device, half)
+    carry_down = None  # rows [y * scale, previous row's end) of the row above, all columns
+    for r, y in enumerate(starts_h):
+        top, bottom = y * scale, (y + span_h) * scale
+        done_to = starts_h[r + 1] * scale if r + 1 < len(starts_h) else bottom
+        next_down = None
+        carry_right = None  # columns [x * scale, previous tile's end) of this row's tiles
+        for c, x in enumerate(starts_w):
+            left, right = x * scale, (x + span_w) * scale
+            cols_done = starts_w[c + 1] * scale if c + 1 < len(starts_w) else right
+            block = next(outputs).mul_(weights_h[y][:, None] * weights_w[x][None, :])  # in place
+            if carry_right is not None:
+                block[..., : carry_right.shape[-1]] += carry_right
+            carry_right = block[..., cols_done - left:].clone() if cols_done < right else None
+            block = block[..., : cols_done - left]
+            if carry_down is not None:
+                block[:, :, : carry_down.shape[2]] += carry_down[..., left:cols_done]
+            sink(slice(top, done_to), slice(left, cols_done), block[:, :, : done_to - top])
+            if done_to < bottom:
+                if next_down is None:
+                    next_down = block.new_zeros(n, block.shape[1], bottom - done_to, w * scale)
+                next_down[..., left:cols_done] = block[:, :, done_to - top:]
+        carry_down = next_down
+
+
+def _tile_outputs(net: nn.Module, lr: Tensor, boxes: list[tuple[int, int]], span_h: int,
+                  span_w: int, scale: int, batch_tiles: int, device: torch.device, half: bool):
+    """The network's output for each box in turn, (N, C, span_h * scale, span_w * scale),
+    computed ``batch_tiles`` tiles at a time."""
+    n = lr.shape[0]
     for first in range(0, len(boxes), batch_tiles):
         group = boxes[first : first + batch_tiles]
         batch = torch.cat([lr[:, :, y : y + span_h, x : x + span_w] for y, x in group])
         result = _run(net, batch, device, half)
+        del batch
         if result.shape[-2:] != (span_h * scale, span_w * scale):
             shape = tuple(result.shape)
             raise ValueError(f"network output {shape} is not scale={scale} times its input tile")
-        if out is None:
-            out = torch.zeros(n, result.shape[1], h * scale, w * scale)
-        for i, (y, x) in enumerate(group):
-            weight = weights_h[y][:, None] * weights_w[x][None, :]
-            rows = slice(y * scale, (y + span_h) * scale)
-            cols = slice(x * scale, (x + span_w) * scale)
-            out[:, :, rows, cols].addcmul_(result[i * n : (i + 1) * n], weight)
-        del batch, result
-    return out
+        for i in range(len(group)):
+            yield result[i * n : (i + 1) * n]
+        del result  # before the next batch runs: one batch's output alive at a time
 
 
-CPU_TILE_BUDGET = 768 * 2**20  # activation bytes per batch of tiles on the CPU
-_SAFETY = 1.25  # margin over the probed peak (allocator slack, tensors held across blocks)
+def _upscale_tiled(net: nn.Module, lr: Tensor, scale: int, tile: int, pad: int, batch_tiles: int,
+                   device: torch.device, half: bool) -> Tensor:
+    """The tiled output as one float tensor (allocated once the channel count is known)."""
+    n, _, h, w = lr.shape
+    out: list[Tensor] = []
+
+    def sink(rows: slice, cols: slice, values: Tensor) -> None:
+        if not out:
+            with torch.inference_mode(False):  # a normal tensor: the caller may change it in place
+                out.append(torch.empty(n, values.shape[1], h * scale, w * scale))
+        out[0][:, :, rows, cols] = values
+
+    _stream_tiles(net, lr, scale, tile, pad, batch_tiles, device, half, sink)
+    return out[0]
 
 
-def available_bytes(device: torch.device) -> int | None:
-    """Free memory in bytes on ``device`` (CUDA: mem_get_info; CPU: MemAvailable), or None."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+def upscale_to_pixels(net: nn.Module, lr: Tensor, scale: int, tile: int | None = None,
+                      tile_pad: int = 16, bits: int = 8, batch_tiles: int = 1,
+                      device: torch.device | str | None = None, half: bool = False) -> np.ndarray:
+    """Like ``upscale_tensor``, but the result is an (N, H * scale, W * scale, C) uint8 (``bits``
+    8) or uint16 (16) array, the only full-size buffer: tiles are rounded into it as they are
+    finished (same rounding as ``cyclesr.ops.image.to_integer_array``), so a large output costs
+    C bytes (or 2C) per pixel instead of the float path's 4C and more."""
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    single = lr.dim() == 3
+    lr = lr.unsqueeze(0) if single else lr
+    if tile is None:
+        out = upscale_tensor(net, lr, scale, None, tile_pad, batch_tiles, device, half)
+        pixels = to_integer_array(out.permute(0, 2, 3, 1).numpy(), bits)
+        return pixels[0] if single else pixels
+    if tile <= 0:
+        raise ValueError(f"tile must be positive or None, got {tile}")
+    n, _, h, w = lr.shape
+    white, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
+    store: list[np.ndarray] = []
 
+    def sink(rows: slice, cols: slice, values: Tensor) -> None:
+        if not store:
+            store.append(np.empty((n, h * scale, w * scale, values.shape[1]), dtype))
+        levels = values.clamp_(0.0, 1.0).mul_(white).round_().permute(0, 2, 3, 1)
+        store[0][:, rows, cols] = levels.numpy().astype(dtype)
 
-def _probe_bytes_per_pixel(net: nn.Module, size: int = 32) -> float | None:
-    """Activation bytes per input pixel at the network's peak: the largest (input + output) of
-    any module in one forward pass on a small random input; None when the probe fails."""
-    param = next(net.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    peak = [0]
-
-    def hook(_module, inputs, output) -> None:
-        tensors = [t for t in (*inputs, output) if torch.is_tensor(t)]
-        peak[0] = max(peak[0], sum(t.numel() * t.element_size() for t in tensors))
-
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    device = _device_of(net, device)
     was_training = net.training
+    net.eval()
     try:
-        net.eval()
-        with torch.inference_mode():
-            net(torch.rand(1, 3, size, size, device=device, dtype=dtype))
-    except Exception:  # noqa: BLE001 - any failure falls back to the width heuristic
-        return None
+        with _channels_last(net):
+            _stream_tiles(net, lr, scale, tile, max(tile_pad, 0), max(batch_tiles, 1), device, half, sink)
     finally:
-        for h in handles:
-            h.remove()
         net.train(was_training)
-    return peak[0] / size**2 if peak[0] else None
-
-
-def _bytes_per_pixel(net_params: nn.Module | int | None, scale: int) -> float:
-    """Activation bytes per input pixel: probed for a module, else guessed from a feature
-    width (from a parameter count: ~16 3x3 conv layers; default 64): input and output maps of
-    that width at the output resolution, in float32."""
-    if isinstance(net_params, nn.Module):
-        probed = _probe_bytes_per_pixel(net_params)
-        if probed is not None:
-            return probed * _SAFETY
-        widths = [m.out_channels for m in net_params.modules() if isinstance(m, nn.Conv2d)]
-        width = max(widths, default=64)
-    elif isinstance(net_params, int) and net_params > 0:
-        width = int(min(max(math.sqrt(net_params / (9 * 16)), 16), 512))
-    else:
-        width = 64
-    return 2 * 4 * width * max(scale, 1) ** 2 * _SAFETY
-
-
-def tile_budget(device: torch.device | str | None = None) -> int | None:
-    """Bytes that one batch of tiles may use: half of the free memory (CUDA: ``mem_get_info``;
-    CPU: ``MemAvailable``), and at most ``CPU_TILE_BUDGET`` on the CPU, where larger tiles are
-    no faster and a small peak RSS matters more; None when free memory cannot be read."""
-    device = torch.device(device or "cpu")
-    available = available_bytes(torch.device(device))
-    if available is None:
-        return None
-    return available // 2 if device.type == "cuda" else min(available // 2, CPU_TILE_BUDGET)
-
-
-def auto_tile_size(
-    h: int,
-    w: int,
-    scale: int,
-    net_params: nn.Module | int | None = None,
-    device: torch.device | str | None = None,
-    budget_bytes: int | None = None,
-    tile_pad: int = 16,
-    batch_tiles: int = 1,
-) -> int | None:
-    """A tile size whose activations fit in memory, or None when the whole image fits.
-
-    ``net_params`` is the network (its peak activation size per pixel is measured with one
-    small forward pass) or its parameter count (the feature width is guessed from it).
-    ``budget_bytes`` defaults to ``tile_budget(device)``; when free memory cannot be read the
-    answer is 512. The tile is the multiple of 32 (at least 32) that runs the fewest pixels
-    through the network among those whose ``batch_tiles`` tiles, with ``tile_pad`` context each,
-    fit the budget. The output image is not counted: it is allocated once, on the CPU,
-    whatever the tile size.
-    """
-    if budget_bytes is None:
-        budget_bytes = tile_budget(device)
-        if budget_bytes is None:
-            return 512
-    per_pixel = _bytes_per_pixel(net_params, scale)
-    if h * w * per_pixel <= budget_bytes:
-        return None
-    pad = max(tile_pad, 0)
-    span = int(math.sqrt(budget_bytes / (per_pixel * max(batch_tiles, 1))))
-    largest = max(32, (span - 2 * pad) // 32 * 32)
-    # the multiple of 32 up to the largest that fits with the fewest pixels run through the network
-    return min(range(32, largest + 1, 32), key=lambda t: (_tiled_pixels(h, w, t, pad), -t))
-
-
-def _tiled_pixels(h: int, w: int, tile: int, pad: int) -> int:
-    """Input pixels the network sees when an ``h x w`` image is cut into ``tile`` tiles."""
-    span_h, starts_h = _tile_spans(h, tile, pad)
-    span_w, starts_w = _tile_spans(w, tile, pad)
-    return span_h * len(starts_h) * span_w * len(starts_w)
-
-
-def estimate_bytes(h: int, w: int, scale: int, net: nn.Module | int | None = None) -> int:
-    """Rough peak bytes of an untiled run on an ``h x w`` input: activations and the output."""
-    return int(h * w * (_bytes_per_pixel(net, scale) + 3 * 4 * scale**2))
+    return store[0][0] if single else store[0]

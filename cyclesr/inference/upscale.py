@@ -11,10 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cyclesr.inference.tiling import auto_tile_size, upscale_tensor
+import numpy as np
+
+from cyclesr.inference.tiling import auto_tile_size, upscale_tensor, upscale_to_pixels
+from cyclesr.ops.image import to_integer_array
 from cyclesr.ops.resize import gaussian_blur, resize
 
-__all__ = ["upscale_tensor", "auto_tile_size", "tta_upscale", "color_fix", "upscale_image"]
+__all__ = ["upscale_tensor", "upscale_to_pixels", "auto_tile_size", "tta_upscale", "color_fix",
+           "upscale_image", "upscale_image_pixels", "streams"]
 
 
 def _dihedral(x: Tensor, k: int, flip: bool) -> Tensor:
@@ -95,9 +99,39 @@ def upscale_image(
     factor = scale if outscale is None else outscale
     size = (max(1, round(factor * h)), max(1, round(factor * w)))
     out = _resize(out, size)
-    alpha_out = None
-    if alpha is not None:
-        if alpha.shape[-2:] != rgb.shape[-2:]:
-            raise ValueError(f"alpha {tuple(alpha.shape)} does not match the image {tuple(rgb.shape)}")
-        alpha_out = _resize(alpha.detach().float().cpu(), size)
-    return out, alpha_out
+    return out, _alpha_out(alpha, rgb, size)
+
+
+def _alpha_out(alpha: Tensor | None, rgb: Tensor, size: tuple[int, int]) -> Tensor | None:
+    if alpha is None:
+        return None
+    if alpha.shape[-2:] != rgb.shape[-2:]:
+        raise ValueError(f"alpha {tuple(alpha.shape)} does not match the image {tuple(rgb.shape)}")
+    return _resize(alpha.detach().float().cpu(), size)
+
+
+def streams(h: int, w: int, scale: int, tta: bool, color_fix: bool, outscale: float | None) -> bool:
+    """Whether ``upscale_image_pixels`` streams tiles into the integer output (no float copy of
+    the whole output): without TTA and colour fix, at the network's own scale."""
+    size = (max(1, round(outscale * h)), max(1, round(outscale * w))) if outscale is not None else None
+    return not tta and not color_fix and (size is None or size == (h * scale, w * scale))
+
+
+def upscale_image_pixels(net: nn.Module, rgb: Tensor, scale: int, *, bits: int = 8,
+                         tile: int | None = None, tile_pad: int = 16, tta: bool = False,
+                         color_fix: bool = False, outscale: float | None = None,
+                         device: torch.device | str | None = None, half: bool = False,
+                         alpha: Tensor | None = None) -> tuple[np.ndarray, Tensor | None]:
+    """``upscale_image`` with the RGB result as a uint8 (``bits`` 8) or uint16 (16) array,
+    (H, W, 3) or (N, H, W, 3), rounded as ``cyclesr.ops.image.to_integer_array`` does; alpha
+    as in ``upscale_image``. When ``streams(...)`` the tiles go straight into that array, so the
+    output costs its own size; TTA, colour fix and another ``outscale`` need the float path."""
+    h, w = rgb.shape[-2:]
+    if not streams(h, w, scale, tta, color_fix, outscale):
+        out, alpha_out = upscale_image(net, rgb, scale, tile=tile, tile_pad=tile_pad, tta=tta,
+                                       color_fix=color_fix, outscale=outscale, device=device,
+                                       half=half, alpha=alpha)
+        return to_integer_array(out.movedim(-3, -1).numpy(), bits), alpha_out
+    pixels = upscale_to_pixels(net, rgb, scale, tile=tile, tile_pad=tile_pad, bits=bits,
+                               device=device, half=half)
+    return pixels, _alpha_out(alpha, rgb, (h * scale, w * scale))

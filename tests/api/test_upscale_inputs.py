@@ -146,8 +146,9 @@ def test_same_size_images_are_batched_with_identical_results(tmp_path, model_dir
         Image.fromarray(_rgb(9, 7, seed=i)).save(tmp_path / "in" / f"{i}.png")
     Image.fromarray(np.dstack([_rgb(9, 7), _alpha_ramp(9, 7)])).save(tmp_path / "in" / "5_alpha.png")
     calls = []
-    real = api_model.upscale_image
-    monkeypatch.setattr(api_model, "upscale_image", lambda net, rgb, *a, **k: calls.append(rgb.shape[0]) or real(net, rgb, *a, **k))
+    real = api_model.upscale_image_pixels
+    monkeypatch.setattr(api_model, "upscale_image_pixels",
+                        lambda net, rgb, *a, **k: calls.append(rgb.shape[0]) or real(net, rgb, *a, **k))
     base = ["upscale", "--checkpoint", str(model_dir), str(tmp_path / "in")]
     assert main(base + ["-o", str(tmp_path / "batched")]) == 0
     assert calls == [5, 1]  # the five same-size RGB images together, the RGBA one alone
@@ -220,3 +221,87 @@ def test_training_data_accepts_every_kind(tmp_path):
     for i in range(len(data)):
         item = data[i]
         assert item["hr"].shape == (3, 6, 6) and item["real_lr"].shape == (3, 3, 3)
+
+
+def test_out_of_memory_on_one_file_is_reported_with_a_hint_and_the_others_go_on(tmp_path, model_dir,
+                                                                                  monkeypatch, capsys):
+    import cyclesr.api.model as api_model
+    (tmp_path / "in").mkdir()
+    Image.fromarray(_rgb(30, 20)).save(tmp_path / "in" / "big.png")
+    Image.fromarray(_rgb(9, 7)).save(tmp_path / "in" / "small.png")
+    real = api_model.upscale_image_pixels
+
+    def fake(net, rgb, *a, **k):
+        if rgb.shape[-2:] == (30, 20):
+            raise MemoryError()
+        return real(net, rgb, *a, **k)
+
+    monkeypatch.setattr(api_model, "upscale_image_pixels", fake)
+    rc = main(["upscale", "--checkpoint", str(model_dir), str(tmp_path / "in"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1 and (tmp_path / "out" / "small.png").is_file() and not (tmp_path / "out" / "big.png").exists()
+    line = next(x for x in err.splitlines() if "big.png" in x)
+    assert "not enough memory for a 40x60 output" in line and "--tile" in line and "--outscale" in line
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-2", "1e400"])
+def test_outscale_that_is_not_a_positive_finite_number_is_one_line(tmp_path, model_dir, capsys, value):
+    Image.fromarray(_rgb(9, 7)).save(tmp_path / "a.png")
+    rc = main(["upscale", "--checkpoint", str(model_dir), str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+               "--outscale", value])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: outscale must be a positive finite number") and "\n" not in err
+
+
+def _deep_file(root: Path, data: bytes, levels: int = 20) -> None:
+    """A file under ``root`` whose path is longer than PATH_MAX (4096), made level by level
+    through directory descriptors (a plain path that long cannot be opened)."""
+    import os
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(levels):
+            os.mkdir("d" * 250, dir_fd=fd)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open("deep.png", os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(out, data)
+        os.close(out)
+    finally:
+        os.close(fd)
+
+
+def test_a_path_longer_than_path_max_is_one_line_and_the_others_go_on(tmp_path, model_dir, capsys):
+    (tmp_path / "in").mkdir()
+    Image.fromarray(_rgb(9, 7)).save(tmp_path / "in" / "ok.png")
+    _deep_file(tmp_path / "in", (tmp_path / "in" / "ok.png").read_bytes())
+    rc = main(["upscale", "--checkpoint", str(model_dir), str(tmp_path / "in"), "-o", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert rc == 1 and (tmp_path / "out" / "ok.png").is_file()
+    assert "1 upscaled, 1 failed" in captured.out and "Traceback" not in captured.err
+    line = next(x for x in captured.err.splitlines() if "deep.png" in x)
+    assert "File name too long" in line and "shorter path" in line
+
+
+def test_a_png_named_jpg_is_written_as_jpeg_with_a_warning(tmp_path, model_dir):
+    Image.fromarray(_rgb(9, 7)).save(tmp_path / "photo.jpg", format="PNG")
+    with pytest.warns(UserWarning, match="photo.jpg holds PNG data.*written as JPEG"):
+        rc = main(["upscale", "--checkpoint", str(model_dir), str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "out")])
+    assert rc == 0
+    with Image.open(tmp_path / "out" / "photo.jpg") as im:
+        assert im.format == "JPEG" and im.size == (14, 18)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_cli_output_equals_the_api_float_result_rounded(tmp_path, model_dir, bits):
+    """The CLI writes integer pixels streamed from the tiles; the API's float result, rounded,
+    is the same image to within one level."""
+    pixels = np.random.default_rng(3).integers(0, 2**bits, (40, 36, 3)).astype(np.uint8 if bits == 8 else np.uint16)
+    (tmp_path / "a.png").write_bytes(encode_png(pixels))
+    assert main(["upscale", "--checkpoint", str(model_dir), str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                 "--tile", "16", "--tile-pad", "4"]) == 0
+    model = cyclesr.load(model_dir, device="cpu")
+    out, _ = model.upscale_rgb(read_image(tmp_path / "a.png").rgb, None, cyclesr.api.model.UpscaleOptions(tile=16, tile_pad=4))
+    written = read_image(tmp_path / "out" / "a.png")
+    assert written.bit_depth == bits
+    assert (written.rgb - out).abs().max() <= 1 / (2**bits - 1) + 1e-6

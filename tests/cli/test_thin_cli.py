@@ -35,10 +35,12 @@ def test_upscale_flags_not_given_keep_the_api_defaults(capsys):
 
 def test_api_and_cli_choose_the_same_automatic_tile(model_dir, tmp_path, monkeypatch):
     tiles = []
-    real = api_model.upscale_image
+    real, real_pixels = api_model.upscale_image, api_model.upscale_image_pixels
     monkeypatch.setattr(api_model, "auto_tile_size", lambda h, w, *a, **k: 8)
     monkeypatch.setattr(api_model, "upscale_image",
                         lambda *a, **k: tiles.append(k["tile"]) or real(*a, **k))
+    monkeypatch.setattr(api_model, "upscale_image_pixels",  # the CLI's path: integer output
+                        lambda *a, **k: tiles.append(k["tile"]) or real_pixels(*a, **k))
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 12, 3), np.uint8))
     image.save(tmp_path / "a.png")
     api_out = cyclesr.load(model_dir, device="cpu").upscale(image)

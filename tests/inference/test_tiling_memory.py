@@ -4,9 +4,15 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+import torch
 from torch import nn
 
-from cyclesr.inference.tiling import _bytes_per_pixel, auto_tile_size
+from cyclesr.data.pixel_limit import open_image
+from cyclesr.inference.tile_size import _bytes_per_pixel, auto_tile_size
+from cyclesr.inference.tiling import upscale_tensor, upscale_to_pixels
+from cyclesr.ops.image import to_integer_array
 
 SCRIPT = r'''
 import json, resource, sys
@@ -70,3 +76,78 @@ def test_tiled_peak_memory_is_output_plus_one_tile(tmp_path):
     # output (183 MiB) + a tile's activations (< budget) + slack; a full-size weight map alone
     # would add a quarter of the output, and an untiled run several times the output
     assert r["increase_mb"] < r["out_mb"] + budget / 2**20 + 40, r
+
+
+BIG_SCRIPT = r'''
+import json, resource, sys
+from pathlib import Path
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from cyclesr.api.files import upscale_files
+from cyclesr.api.model import CycleSR, UpscaleOptions
+
+torch.set_num_threads(1)
+
+class CheapX4(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = 4
+        self.a = nn.Conv2d(3, 16, 3, padding=1)
+        self.b = nn.Conv2d(16, 48, 3, padding=1)
+
+    def forward(self, x):
+        return torch.sigmoid(F.pixel_shuffle(self.b(torch.relu(self.a(x))), 4))
+
+folder = Path(sys.argv[1])
+pixels = np.random.default_rng(0).integers(0, 256, (2250, 3000, 3), np.uint8)
+Image.fromarray(pixels).save(folder / "big.png", compress_level=1)
+del pixels
+result = upscale_files(CycleSR(CheapX4(), None, 4, device="cpu"), [(folder / "big.png", Path("big.bmp"))],
+                       folder / "out", UpscaleOptions())
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"peak_mb": peak, "written": [str(p) for p in result.written], "failed": result.failed}))
+'''
+
+
+@pytest.mark.slow
+def test_a_12000x9000_output_is_written_under_1_5_gb_peak_rss(tmp_path):
+    """3000x2250 x4 through ``upscale_files`` (the path of ``cyclesr upscale``): the output's
+    uint8 buffer (324 MB) is the largest; a float output alone would be 1.3 GB."""
+    proc = subprocess.run([sys.executable, "-c", BIG_SCRIPT, str(tmp_path)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not r["failed"] and len(r["written"]) == 1
+    with open_image(r["written"][0]) as im:  # header only; 108 MP is over Pillow's warning level
+        assert im.size == (12000, 9000)
+    assert r["peak_mb"] < 1536, r
+
+
+def _net(scale=2, width=8):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 3 * scale**2, 3, padding=1),
+                         nn.PixelShuffle(scale), nn.Sigmoid())
+
+
+@pytest.mark.parametrize("tile, pad, batch_tiles, n", [(16, 4, 1, 1), (16, 16, 1, 1), (8, 12, 3, 1),
+                                                      (24, 6, 2, 2), (64, 8, 1, 1)])
+def test_streamed_pixels_equal_the_float_path_rounded(tile, pad, batch_tiles, n):
+    """Tiles streamed into uint8/uint16 (overlaps of 2 and 3 tiles, batches of tiles and of
+    images) give the float path's result rounded: at most one level apart, rarely."""
+    net, lr = _net(), torch.rand(n, 3, 37, 53, generator=torch.Generator().manual_seed(1))
+    ref = upscale_tensor(net, lr, 2, tile=tile, tile_pad=pad, batch_tiles=batch_tiles)
+    for bits, white in ((8, 255), (16, 65535)):
+        pixels = upscale_to_pixels(net, lr, 2, tile=tile, tile_pad=pad, bits=bits, batch_tiles=batch_tiles)
+        expected = to_integer_array(ref.permute(0, 2, 3, 1).numpy(), bits)
+        assert pixels.shape == expected.shape == (n, 74, 106, 3)
+        diff = np.abs(pixels.astype(np.int64) - expected.astype(np.int64))
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    assert upscale_to_pixels(net, lr[0], 2, tile=tile, tile_pad=pad).shape == (74, 106, 3)
+
+
+def test_untiled_pixels_are_the_rounded_float_output():
+    net, lr = _net(), torch.rand(3, 20, 24)
+    expected = to_integer_array(upscale_tensor(net, lr, 2).permute(1, 2, 0).numpy(), 8)
+    assert np.array_equal(upscale_to_pixels(net, lr, 2), expected)
