@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 from PIL import Image
 
-from cyclesr.data.pixel_limit import PixelLimitError, check_pixels, open_image
+from cyclesr.data.pixel_limit import PixelLimitError, open_image
 from cyclesr.data.png16 import encode_png, needs_png16_reader, read_png16
+from cyclesr.data.tiff import ImageReadError, read_deep_tiff, tiff_scale, write_tiff16
 from cyclesr.ops.color import gray as luma
 from cyclesr.ops.files import TEMP_SUFFIX, temp_name_prefix
 from cyclesr.ops.image import from_uint8, to_integer_array, to_uint8
@@ -53,11 +53,6 @@ _ANIMATED = ("GIF", "PNG", "WEBP", "TIFF")  # formats whose extra frames are con
 # What Pillow raises on broken files; `tifffile.TiffFileError` is a ValueError.
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
                   Image.DecompressionBombError)
-
-
-class ImageReadError(ValueError):
-    """An image file exists but cannot be decoded (corrupt, truncated, empty, unsupported, or
-    over the pixel limit)."""
 
 
 class ImageWarning(UserWarning):
@@ -128,7 +123,7 @@ def _pil_pixels(im: Image.Image) -> tuple[np.ndarray, int, bool]:
     """Loaded Pillow image -> (H, W, C) array with C in 1-4 (alpha last), full-white value, was_gray."""
     mode = im.mode
     if mode == "F":  # 32-bit float (a TIFF tifffile could not read): [0, 1] as in _tiff_scale
-        pixels, _ = _tiff_scale(np.asarray(im)[:, :, None])
+        pixels, _ = tiff_scale(np.asarray(im)[:, :, None])
         return pixels, 1, True
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         gray = np.clip(np.asarray(im).astype(np.int64), 0, 65535).astype(np.uint16)
@@ -145,54 +140,6 @@ def _pil_pixels(im: Image.Image) -> tuple[np.ndarray, int, bool]:
         target = "RGB"
     pixels = np.asarray(im if mode == target else im.convert(target))
     return pixels.reshape(*pixels.shape[:2], -1), 255, target.startswith("L")
-
-
-def _tiff_scale(pixels: np.ndarray) -> tuple[np.ndarray, float]:
-    """(pixels, the value that means full white) of a TIFF's samples: integers by their bit
-    depth (signed ones from 0 up), floats as [0, 1] after the checks in the module docstring."""
-    if pixels.dtype.kind == "u":
-        return pixels, float(np.iinfo(pixels.dtype).max)
-    if pixels.dtype.kind == "i":
-        return np.clip(pixels, 0, None), float(np.iinfo(pixels.dtype).max)
-    values = pixels.astype(np.float32, copy=False)
-    if not np.isfinite(values).all():
-        raise ImageReadError("a float image with NaN or infinite values; save it with finite "
-                             "values in [0, 1] (or as 16-bit)")
-    top = float(values.max(initial=0.0))
-    if top > 1.0:
-        raise ImageReadError(f"a float image with values up to {top:.4g}; CycleSR reads float "
-                             "images as values in [0, 1]: scale it into [0, 1] or save it as 16-bit")
-    return np.clip(values, 0.0, None), 1.0
-
-
-def _tiff_deep(path: Path) -> tuple[np.ndarray, float, int, bytes | None, int] | None:
-    """TIFFs of more than 8 bits via tifffile (Pillow truncates 16-bit colour, clips 32-bit and
-    blackens float): ((H, W, C) array, full-white value, EXIF orientation, ICC profile, page
-    count); None for other files, which Pillow reads. The size is checked before decoding."""
-    with open(path, "rb") as handle:
-        if handle.read(4) not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-            return None
-    try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            check_pixels(path, page.imagewidth, page.imagelength)
-            photometric = getattr(page.photometric, "name", "")
-            deep = page.dtype is not None and page.dtype.kind in "uif" and page.dtype.itemsize > 1
-            if not deep or page.samplesperpixel > 4 or photometric not in ("MINISBLACK", "RGB"):
-                return None
-            pages = len(tif.pages)
-            pixels = page.asarray()
-            tags = page.tags
-            orientation = int(tags["Orientation"].value) if "Orientation" in tags else 1
-            icc = bytes(tags["InterColorProfile"].value) if "InterColorProfile" in tags else None
-            separate = pixels.ndim == 3 and page.axes.startswith("S")
-    except PixelLimitError:
-        raise
-    except (ValueError, KeyError, NotImplementedError):  # e.g. a codec tifffile lacks: let Pillow try
-        return None
-    pixels = np.moveaxis(pixels, 0, -1) if separate else pixels
-    pixels, white = _tiff_scale(pixels.reshape(*pixels.shape[:2], -1))
-    return pixels, white, orientation, icc, pages
 
 
 def _metadata(im: Image.Image) -> tuple[int, bytes | None, bytes | None]:
@@ -224,7 +171,7 @@ def _warn_format(path: Path, fmt: str) -> None:
 
 
 def _decode(path: Path) -> tuple[np.ndarray, float, bool, str, bytes | None, bytes | None]:
-    tiff = _tiff_deep(path)
+    tiff = read_deep_tiff(path)
     if tiff is not None:
         pixels, white, orientation, icc, pages = tiff
         _warn_frames(path, pages)
@@ -343,16 +290,6 @@ def _write_pil(handle, pixels: np.ndarray, fmt: str, quality: int, exif, icc) ->
     im.save(handle, format=fmt, **options)
 
 
-def _write_tiff16(handle, pixels: np.ndarray, icc: bytes | None) -> None:
-    channels = pixels.shape[2]
-    tifffile.imwrite(
-        handle, pixels if channels > 1 else pixels[:, :, 0],
-        photometric="minisblack" if channels <= 2 else "rgb",
-        extrasamples=["unassalpha"] if channels in (2, 4) else None,
-        planarconfig="contig" if channels > 1 else None, compression="zlib", iccprofile=icc,
-    )
-
-
 def write_image(
     path: str | Path, rgb: torch.Tensor | np.ndarray, alpha: torch.Tensor | None = None, bit_depth: int = 8,
     gray: bool = False, quality: int = 95, exif: bytes | None = None, icc: bytes | None = None,
@@ -378,7 +315,7 @@ def write_image(
             if fmt == "PNG" and bit_depth == 16:
                 handle.write(encode_png(pixels, icc=icc, exif=exif))
             elif fmt == "TIFF" and bit_depth == 16:
-                _write_tiff16(handle, pixels, icc)
+                write_tiff16(handle, pixels, icc)
             else:
                 _write_pil(handle, pixels, fmt, quality, exif, icc)
         os.replace(temp, path)
