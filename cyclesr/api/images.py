@@ -2,7 +2,8 @@
 
 Inside, an image is the package's convention: RGB float32 ``(3, H, W)`` in [0, 1], with alpha
 apart as ``(1, H, W)``. At the edge a user hands in a PIL image, a numpy array ``(H, W)`` or
-``(H, W, C)`` (uint8, uint16 or float in [0, 1]) or a tensor ``(C, H, W)``, with C = 1 to 4
+``(H, W, C)`` (uint8, uint16, other integers scaled by their bit depth, or float in [0, 1]:
+NaN, infinity and values above 1 are refused) or a tensor ``(C, H, W)``, with C = 1 to 4
 (gray, gray + alpha, RGB, RGBA), and gets the same kind back: same type, dtype, bit depth,
 gray-ness and alpha. The integer rounding is the package's one rule (``cyclesr.ops.image``) and
 gray output uses the same luma as the file writer (``cyclesr.ops.color``).
@@ -55,6 +56,16 @@ def _from_pil(image: Image.Image) -> tuple[torch.Tensor, Optional[torch.Tensor],
     return rgb, alpha, ImageKind("pil", gray=gray)
 
 
+def _check_float_range(values: torch.Tensor) -> None:
+    """Float images must be finite and at most 1 (as files are read); values below 0 are clipped."""
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError("the image holds NaN or infinite values; give finite values in [0, 1]")
+    top = float(values.max()) if values.numel() else 0.0
+    if top > 1.0:
+        raise ValueError(f"a float image must hold values in [0, 1], got values up to {top:.4g} "
+                         "(divide 0-255 values by 255, or pass a uint8 array)")
+
+
 def _from_array(arr: np.ndarray) -> tuple[torch.Tensor, ImageKind]:
     """(C, H, W) float32 from an (H, W) or (H, W, C) array, and its kind."""
     gray = arr.ndim == 2 or arr.shape[-1] in (1, 2)
@@ -62,9 +73,14 @@ def _from_array(arr: np.ndarray) -> tuple[torch.Tensor, ImageKind]:
         arr = arr[..., None]
     if arr.dtype == np.uint8:
         values = from_uint8(np.ascontiguousarray(arr))
+    elif arr.dtype.kind in "ui":  # by the bit depth (uint16, uint32, ...; signed from 0 up)
+        white = float(np.iinfo(arr.dtype).max)
+        values = torch.from_numpy(np.clip(arr, 0, None).astype(np.float64) / white).float()
+    elif arr.dtype.kind == "f":
+        values = torch.from_numpy(arr.astype(np.float32))
+        _check_float_range(values)
     else:
-        scale = 65535.0 if arr.dtype == np.uint16 else 1.0
-        values = torch.from_numpy(arr.astype(np.float32) / scale)
+        raise TypeError(f"expected an integer or float image array, got dtype {arr.dtype}")
     return values.permute(2, 0, 1), ImageKind("numpy", dtype=arr.dtype.name, gray=gray)
 
 
@@ -79,6 +95,7 @@ def to_float(image: ImageLike) -> tuple[torch.Tensor, Optional[torch.Tensor], Im
     elif torch.is_tensor(image):
         t = image.detach().float().cpu()
         kind = ImageKind("tensor", gray=t.dim() == 3 and t.shape[0] in (1, 2))
+        _check_float_range(t)
     else:
         raise TypeError(f"expected a PIL image, numpy array or tensor, got {type(image).__name__}")
     if t.dim() != 3 or t.shape[0] not in (1, 2, 3, 4):

@@ -61,3 +61,22 @@ def test_unsupported_inputs_are_refused():
         to_float([[0.0]])
     with pytest.raises(ValueError, match="1 to 4 channels"):
         to_float(torch.rand(5, 4, 4))
+
+
+def test_integer_arrays_are_scaled_by_their_bit_depth():
+    arr = np.array([[[0, 2**31, 2**32 - 1]]], np.uint32)
+    rgb, _, _ = to_float(arr)
+    assert rgb[:, 0, 0].tolist() == pytest.approx([0, 0.5, 1], abs=1e-6)
+    rgb, _, _ = to_float(np.array([[[-7, 2**14, 2**15 - 1]]], np.int16))
+    assert rgb[:, 0, 0].tolist() == pytest.approx([0, 0.5, 1], abs=1e-4)
+
+
+@pytest.mark.parametrize("bad, match", [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"),
+                                        (255.0, "values up to 255.*divide")])
+def test_float_images_outside_0_1_are_refused(bad, match):
+    arr = np.full((4, 4, 3), 0.5, np.float32)
+    arr[1, 1, 1] = bad
+    with pytest.raises(ValueError, match=match):
+        to_float(arr)
+    with pytest.raises(ValueError, match=match):
+        to_float(torch.from_numpy(arr).permute(2, 0, 1))
