@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -149,11 +150,21 @@ def _check_size(name: str, target: Callable, kwargs: dict) -> None:
         raise ValueError(f"network {name!r} has empty layers ({empty[0]} has shape {shape})"
                          f"{f' with {bad}' if bad else ''}; its size keys must be positive")
     total = sum(t.numel() for t in tensors.values())
-    if total > MAX_NET_PARAMETERS:
+    limit = min(MAX_NET_PARAMETERS, _physical_memory() // 4)
+    if total > limit:
         largest = ", ".join(f"{k}={v}" for k, v in sorted(ints.items(), key=lambda kv: -kv[1])[:3])
-        raise ValueError(f"network {name!r} would have {total:,} parameters ({total * 4 / 2**30:,.0f} GiB "
-                         f"of float32), more than the limit of {MAX_NET_PARAMETERS:,}; check its size "
-                         f"keys ({largest})")
+        raise ValueError(f"network {name!r} would have {total:,} parameters ({total * 4 / 2**30:,.1f} GiB "
+                         f"of float32), more than the limit of {limit:,} (at most {MAX_NET_PARAMETERS:,}, "
+                         f"and what this machine's memory holds); check its size keys ({largest})")
+
+
+def _physical_memory() -> int:
+    """This machine's memory in bytes (a network larger than it can never be built), or a very
+    large number where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 2**62
 
 
 def create_net(name: str, *, registered_only: bool = False, **kwargs) -> nn.Module:
