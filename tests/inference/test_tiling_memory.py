@@ -84,6 +84,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from cyclesr.api.files import upscale_files
 from cyclesr.api.model import CycleSR, UpscaleOptions
