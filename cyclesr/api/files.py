@@ -295,7 +295,8 @@ def degrade_files(model: CycleSR, files: Iterable[tuple[Path, Path]], output_dir
 
 def evaluate_folder(model: CycleSR, lr_dir: str | Path, hr_dir: Optional[str | Path] = None,
                     options: Optional[EvaluateOptions] = None, *, clean_hr_dir: Optional[str | Path] = None,
-                    out_dir: Optional[str | Path] = None, progress: bool = False) -> dict:
+                    out_dir: Optional[str | Path] = None, progress: bool = False,
+                    on_error: Optional[Callable[[str, str], None]] = None) -> dict:
     """PSNR/SSIM of the model and of bicubic on LR images matched to HR images by file stem
     (``cyclesr.eval.paired.evaluate_sr``'s result dict). Without ``hr_dir`` the dict also
     holds ``noref`` when the model has G: how close G's fake LR is to the real LR images
@@ -306,7 +307,8 @@ def evaluate_folder(model: CycleSR, lr_dir: str | Path, hr_dir: Optional[str | P
     options = options or EvaluateOptions()
     result = evaluate_sr(model.sr, lr_dir, hr_dir, model.scale, shift_search=options.shift_search,
                          crop_border=options.crop_border, device=model.device, tile=options.tile,
-                         out_dir=Path(out_dir) if out_dir else None, progress=progress)
+                         out_dir=Path(out_dir) if out_dir else None, progress=progress,
+                         on_error=on_error)
     if hr_dir is None and model.G is not None:
         result["noref"] = evaluate_noref(model.sr, model.G, lr_dir, model.scale,
                                          clean_hr_dir=clean_hr_dir, device=model.device)

@@ -3,6 +3,7 @@ module prints it (and writes it as JSON with ``--json``)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from cyclesr.cli.common import add_command, given
@@ -38,7 +39,8 @@ def run(args) -> int:
     options = EvaluateOptions(**given(args, "shift_search", "crop_border", "tile"))
     model = load(args.checkpoint, device=args.device)
     result = evaluate_folder(model, args.lr, args.hr, options, clean_hr_dir=args.clean_hr,
-                             out_dir=args.save_images, progress=True)
+                             out_dir=args.save_images, progress=sys.stderr.isatty(),
+                             on_error=_report_failure)
     if result["mean"]["cyclesr"]:
         _print_paired(result)
     else:
@@ -50,7 +52,16 @@ def run(args) -> int:
         print(f"metrics written to {args.json}")
     if args.save_images:
         print(f"SR images written to {args.save_images}")
-    return 0
+    if result["failed"]:
+        print(f"{len(result['failed'])} image(s) could not be read and were skipped: "
+              f"{', '.join(sorted(result['failed']))}", file=sys.stderr)
+    return 1 if result["failed"] else 0
+
+
+def _report_failure(name: str, why: str) -> None:
+    """One line per unreadable image, on a line of its own under the progress bar."""
+    from tqdm import tqdm
+    tqdm.write(f"error: {why}", file=sys.stderr)
 
 
 def _print_paired(result: dict) -> None:

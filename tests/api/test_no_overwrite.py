@@ -111,6 +111,19 @@ def test_bad_files_are_skipped_reported_and_fail_the_exit_code(tmp_path, tiny_mo
     assert (tmp_path / "out" / "good.png").is_file() and "2 failed" in out
 
 
+def test_evaluate_skips_bad_images_like_upscale(tmp_path, tiny_model_dir, capsys):
+    for name in ("good", "broken"):  # the tiny model is x2
+        save(tmp_path / "hr" / f"{name}.png", 0, size=(48, 40))
+    save(tmp_path / "lr" / "good.png", 0, size=(24, 20))
+    (tmp_path / "lr" / "broken.png").write_bytes(b"not a png")
+    rc = main(["evaluate", "--checkpoint", str(tiny_model_dir), "--lr", str(tmp_path / "lr"),
+               "--hr", str(tmp_path / "hr"), "--json", str(tmp_path / "eval.json")])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "(1 images)" in out  # the good pair is scored, the exit code says one failed
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "broken.png" in errors[0]
+    assert "broken" in err.splitlines()[-1] and "skipped" in err.splitlines()[-1]
+
 def test_stale_temporary_files_of_a_killed_run_are_removed_and_no_others(tmp_path, model):
     save(tmp_path / "in" / "sub" / "a.png")
     out = tmp_path / "out" / "sub"
