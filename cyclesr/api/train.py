@@ -51,7 +51,9 @@ def publish_run(trainer: Trainer) -> Path:
         sr, G = copy.deepcopy(sr), copy.deepcopy(G)
         sr.load_state_dict(served_sr_weights(state, ema=trainer.parts.ema is not None))
         G.load_state_dict(state["nets"]["G"])
-    return publish(sr, G, trainer.cfg, trainer.paths.root / "model").parent
+    training = {"iterations": trainer.global_step,  # the model card's training facts
+                "dataset_size": {"hr": len(trainer.dataset.hr_paths), "real_lr": len(trainer.dataset.lr_paths)}}
+    return publish(sr, G, trainer.cfg, trainer.paths.root / "model", training=training).parent
 
 
 def _write_report(run_dir: Path) -> Optional[Path]:

@@ -94,3 +94,7 @@ def test_engine_publishes_nothing_and_the_api_publishes_and_reports(tiny_data, t
     assert summary["report"] is None and "could not write the report: RuntimeError: no plots today" in capsys.readouterr().err
     assert summary["model_dir"] == str(tmp_path / "api" / "model")
     assert (tmp_path / "api" / "model" / "model.safetensors").is_file()
+    card = json.loads((tmp_path / "api" / "model" / "model.json").read_text())["card"]
+    n_hr, n_lr = (len(list(tiny_data[k].iterdir())) for k in ("hr", "real_lr"))
+    assert card["training_iterations"] == summary["global_step"] > 0
+    assert card["dataset_size"] == {"hr": n_hr, "real_lr": n_lr}
