@@ -48,7 +48,7 @@ def check_pixels(path: str | Path, width: int, height: int) -> None:
     limit = max_image_pixels()
     if int(width) * int(height) > limit:
         raise PixelLimitError(
-            f"{path} declares {width}x{height} = {int(width) * int(height):,} pixels, more than the "
+            f"{path}: it declares {width}x{height} = {int(width) * int(height):,} pixels, more than the "
             f"limit of {limit:,} (a decompression bomb, or a very large image); if the image is "
             f"genuine, set the environment variable {ENV_VAR} to a larger number")
 

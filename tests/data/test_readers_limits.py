@@ -66,7 +66,7 @@ def test_the_limit_applies_to_pillow_and_the_16_bit_png_reader(tmp_path, monkeyp
     tifffile.imwrite(tmp_path / "gray16.tif", np.full((20, 20), 40000, np.uint16))
     monkeypatch.setenv(ENV_VAR, "399")
     for name in ("rgb8.png", "rgb16.png", "gray16.tif"):
-        with pytest.raises(ImageReadError, match=f"{name} declares 20x20 = 400 pixels.*{ENV_VAR}"):
+        with pytest.raises(ImageReadError, match=f"{name}: it declares 20x20 = 400 pixels.*{ENV_VAR}"):
             read_image(tmp_path / name)
     monkeypatch.setenv(ENV_VAR, "400")  # raising the limit lets the same files through
     assert read_image(tmp_path / "rgb16.png").rgb[0, 0, 0].item() == pytest.approx(40000 / 65535)
