@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from cyclesr.config import ConfigError, config_from_dict, load_config
+from cyclesr.config import ConfigError, config_from_dict
 
 
 def _bomb(levels: int = 9) -> str:
