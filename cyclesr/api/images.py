@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from cyclesr.data.io import integer_pixels
 from cyclesr.ops.color import gray as luma
 from cyclesr.ops.image import from_uint8, to_integer_array
 
-__all__ = ["ImageLike", "ImageKind", "to_float", "from_float"]
+__all__ = ["ImageLike", "ImageKind", "to_float", "from_float", "integer_bits", "from_pixels"]
 
 ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
 _PIL_16BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -124,5 +125,28 @@ def from_float(rgb: torch.Tensor, alpha: Optional[torch.Tensor], kind: ImageKind
     if kind.container == "pil16" and alpha is None:
         return Image.fromarray(to_integer_array(values[..., 0], 16))
     arr = to_integer_array(values, 8)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[-1]]
+    return Image.fromarray(arr[..., 0] if mode == "L" else arr, mode)
+
+
+def integer_bits(kind: ImageKind) -> Optional[int]:
+    """8 or 16 when ``kind`` holds integer pixels (PIL, uint8/uint16 numpy), else None: such
+    results can be made by ``from_pixels`` from integer pixels, without a float copy."""
+    if kind.container == "numpy":
+        return {"uint8": 8, "uint16": 16}.get(kind.dtype)
+    return {"pil": 8, "pil16": 16}.get(kind.container)
+
+
+def from_pixels(pixels: np.ndarray, alpha: Optional[torch.Tensor], kind: ImageKind) -> ImageLike:
+    """``from_float`` for an (H, W, 3) uint8/uint16 RGB array (``integer_bits(kind)`` bits) and
+    alpha in [0, 1]: the same kinds, converted a band of rows at a time."""
+    bits = integer_bits(kind)
+    if bits is None:
+        raise ValueError(f"{kind} does not hold integer pixels; use from_float")
+    arr = integer_pixels(pixels, alpha, bits, kind.gray)
+    if kind.container == "numpy":
+        return arr[..., 0] if arr.shape[-1] == 1 else arr
+    if kind.container == "pil16":  # 16-bit gray without alpha (the only 16-bit PIL input kind)
+        return Image.fromarray(arr[..., 0])
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[-1]]
     return Image.fromarray(arr[..., 0] if mode == "L" else arr, mode)

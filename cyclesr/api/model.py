@@ -17,7 +17,7 @@ from typing import Optional
 
 import torch
 
-from cyclesr.api.images import ImageLike, from_float, to_float
+from cyclesr.api.images import ImageLike, from_float, from_pixels, integer_bits, to_float
 from cyclesr.inference.upscale import auto_tile_size, streams, upscale_image, upscale_image_pixels
 from cyclesr.modelfile.publish import load_any
 from cyclesr.ops.device import resolve_device
@@ -100,6 +100,10 @@ class CycleSR:
         ``changes`` are ``UpscaleOptions`` fields, e.g. ``upscale(image, tta=True)``."""
         options = replace(options or UpscaleOptions(), **changes)
         rgb, alpha, kind = to_float(image)
+        bits = integer_bits(kind)
+        if bits is not None:  # PIL and integer arrays: streamed into integer pixels, as files are
+            pixels, alpha_out = self.upscale_pixels(rgb, alpha, options, bits=bits)
+            return from_pixels(pixels, alpha_out, kind)
         out, alpha_out = self.upscale_rgb(rgb, alpha, options)
         return from_float(out, alpha_out, kind)
 

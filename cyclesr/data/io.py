@@ -41,7 +41,7 @@ from cyclesr.ops.files import TEMP_SUFFIX, temp_name_prefix
 from cyclesr.ops.image import from_uint8, to_integer_array, to_uint8
 
 __all__ = [
-    "IMAGE_EXTS", "ImageReadError", "ImageWarning", "LoadedImage", "output_bit_depth", "list_images", "read_image", "load_rgb",
+    "IMAGE_EXTS", "ImageReadError", "ImageWarning", "LoadedImage", "output_bit_depth", "integer_pixels", "list_images", "read_image", "load_rgb",
     "write_image", "save_rgb", "to_uint8", "from_uint8",
 ]
 
@@ -236,7 +236,7 @@ def output_bit_depth(path: str | Path, bit_depth: int) -> int:
     return bit_depth if _FORMATS.get(Path(path).suffix.lower()) in ("PNG", "TIFF") else 8
 
 
-def _integer_pixels(pixels: np.ndarray, alpha: torch.Tensor | None, bit_depth: int,
+def integer_pixels(pixels: np.ndarray, alpha: torch.Tensor | None, bit_depth: int,
                     gray: bool) -> np.ndarray:
     """(H, W, 3) uint8/uint16 RGB -> (H, W, C) at ``bit_depth``, a band of rows at a time (a
     large image is never copied to float whole)."""
@@ -262,7 +262,7 @@ def _to_pixels(rgb: torch.Tensor | np.ndarray, alpha: torch.Tensor | None, bit_d
     """(3|1, H, W) float [0, 1], or (H, W, 3) uint8/uint16 pixels, -> (H, W, C) uint8/uint16
     array with C in 1-4."""
     if isinstance(rgb, np.ndarray):
-        return _integer_pixels(rgb, alpha, bit_depth, gray)
+        return integer_pixels(rgb, alpha, bit_depth, gray)
     rgb = rgb.detach().float().cpu()
     if rgb.dim() == 4 and rgb.shape[0] == 1:
         rgb = rgb[0]

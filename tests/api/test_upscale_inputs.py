@@ -305,3 +305,18 @@ def test_cli_output_equals_the_api_float_result_rounded(tmp_path, model_dir, bit
     written = read_image(tmp_path / "out" / "a.png")
     assert written.bit_depth == bits
     assert (written.rgb - out).abs().max() <= 1 / (2**bits - 1) + 1e-6
+
+
+def test_api_integer_kinds_take_the_streamed_path_and_match_the_float_one(model_dir):
+    model = cyclesr.load(model_dir, device="cpu")
+    options = cyclesr.api.model.UpscaleOptions(tile=8, tile_pad=4)
+    for image, white in ((Image.fromarray(_rgb(20, 18)), 255),
+                         (np.random.default_rng(2).integers(0, 65536, (20, 18, 3)).astype(np.uint16), 65535),
+                         (Image.fromarray(_rgb(20, 18)).convert("LA"), 255)):
+        result = np.asarray(model.upscale(image, options))
+        rgb, alpha, kind = cyclesr.api.images.to_float(image)
+        out, alpha_out = model.upscale_rgb(rgb, alpha, options)
+        expected = np.asarray(cyclesr.api.images.from_float(out, alpha_out, kind))
+        assert result.dtype == expected.dtype and result.shape == expected.shape
+        assert np.abs(result.astype(np.int64) - expected.astype(np.int64)).max() <= 1
+        assert (result != expected).mean() < 0.02
