@@ -58,7 +58,8 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
             f"loading them could run code ({_unpickler_reason(exc)}). Nothing in it was "
             "executed. CycleSR never unpickles arbitrary objects; use checkpoints written by "
             "CycleSR or published .safetensors models") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, AttributeError,
+            UnicodeDecodeError) as exc:  # what torch raises on a file that is not a checkpoint
         raise CheckpointError(f"cannot read checkpoint '{path}': {exc}. The file is truncated "
                               "or not a CycleSR checkpoint; use an older checkpoint") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from cyclesr.engine.checkpoint import CheckpointError
+from cyclesr.modelfile.checks import load_weights
 from cyclesr.nets.registry import create_net
 from cyclesr.ops.files import atomic_write
 
@@ -138,10 +139,7 @@ def load_community(path: str | Path) -> tuple[nn.Module, None, int, dict]:
             "model.0.weight" in state or any("RRDB_trunk" in k for k in state)) else ""
         raise _refuse(path, f"unknown architecture{hint}")
     name, kwargs = found
-    net = create_net(name, registered_only=True, **kwargs)
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise _refuse(path, f"weights do not fit {name}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    net = load_weights(create_net(name, registered_only=True, **kwargs), state, "sr", path)  # fit, finite
     desc = {"format": MODEL_FORMAT, "scale": kwargs["upscale"], "sr": {"name": name, "kwargs": kwargs},
             "source": path.suffix.lstrip(".")}
     return net.eval(), None, int(kwargs["upscale"]), desc

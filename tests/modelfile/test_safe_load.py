@@ -82,6 +82,11 @@ def test_broken_checkpoints_give_clear_errors(tmp_path, tiny_cfg):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
+    for name, data in (("text.pt", b"epoch: 3\nnot a checkpoint\n"), ("empty.pt", b""),
+                       ("binary.pt", bytes(range(256)) * 4)):  # what resume may be pointed at
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CheckpointError, match="not a CycleSR checkpoint|refused to load"):
+            load_checkpoint(tmp_path / name)
 
 
 def test_published_model_loads_without_unpickling(tmp_path, tiny_cfg, monkeypatch):
