@@ -1,6 +1,6 @@
 # Two commands for a fresh machine with Python 3.11:
 #   make demo   install into .venv and run the demo (no data needed)
-#   make test   install into .venv (with test extras) and run the test suite
+#   make test   install into .venv (with the test and anchors extras) and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,anchors]"  # anchors: the Real-ESRGAN rows' tests run too
 	# spandrel (the loader of chaiNNer/ComfyUI) for the export tests: --no-deps, because its
 	# torchvision dependency has no build that works with the CPU torch wheel; einops is the
 	# one other dependency it imports at import time.
