@@ -110,11 +110,26 @@ def _alpha_out(alpha: Tensor | None, rgb: Tensor, size: tuple[int, int]) -> Tens
     return _resize(alpha.detach().float().cpu(), size)
 
 
+class _PerTile(nn.Module):
+    """The network with TTA and/or the colour fix applied to each tile it is given, so that the
+    tiled path can stream the tiles into the integer output. The colour fix's blur (radius
+    6 * scale output pixels) takes its context from the tile padding, which covers it for
+    ``tile_pad`` >= 6; near the image's edges it replicates the edge as the whole-image fix does."""
+
+    def __init__(self, net: nn.Module, scale: int, tta: bool, fix: bool):
+        super().__init__()
+        self.net, self.scale, self.tta, self.fix = net, scale, tta, fix
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = tta_upscale(self.net, x) if self.tta else self.net(x)
+        return _color_fix(out.float(), x.float(), self.scale) if self.fix else out
+
+
 def streams(h: int, w: int, scale: int, tta: bool, color_fix: bool, outscale: float | None) -> bool:
     """Whether ``upscale_image_pixels`` streams tiles into the integer output (no float copy of
-    the whole output): without TTA and colour fix, at the network's own scale."""
+    the whole output): at the network's own scale (TTA and the colour fix run per tile)."""
     size = (max(1, round(outscale * h)), max(1, round(outscale * w))) if outscale is not None else None
-    return not tta and not color_fix and (size is None or size == (h * scale, w * scale))
+    return size is None or size == (h * scale, w * scale)
 
 
 def upscale_image_pixels(net: nn.Module, rgb: Tensor, scale: int, *, bits: int = 8,
@@ -125,13 +140,16 @@ def upscale_image_pixels(net: nn.Module, rgb: Tensor, scale: int, *, bits: int =
     """``upscale_image`` with the RGB result as a uint8 (``bits`` 8) or uint16 (16) array,
     (H, W, 3) or (N, H, W, 3), rounded as ``cyclesr.ops.image.to_integer_array`` does; alpha
     as in ``upscale_image``. When ``streams(...)`` the tiles go straight into that array, so the
-    output costs its own size; TTA, colour fix and another ``outscale`` need the float path."""
+    output costs its own size (with TTA and the colour fix applied per tile); another
+    ``outscale`` needs the float path."""
     h, w = rgb.shape[-2:]
     if not streams(h, w, scale, tta, color_fix, outscale):
         out, alpha_out = upscale_image(net, rgb, scale, tile=tile, tile_pad=tile_pad, tta=tta,
                                        color_fix=color_fix, outscale=outscale, device=device,
                                        half=half, alpha=alpha)
         return to_integer_array(out.movedim(-3, -1).numpy(), bits), alpha_out
+    if tta or color_fix:
+        net = _PerTile(net, scale, tta, color_fix)
     pixels = upscale_to_pixels(net, rgb, scale, tile=tile, tile_pad=tile_pad, bits=bits,
                                device=device, half=half)
     return pixels, _alpha_out(alpha, rgb, (h * scale, w * scale))

@@ -152,3 +152,17 @@ def test_untiled_pixels_are_the_rounded_float_output():
     net, lr = _net(), torch.rand(3, 20, 24)
     expected = to_integer_array(upscale_tensor(net, lr, 2).permute(1, 2, 0).numpy(), 8)
     assert np.array_equal(upscale_to_pixels(net, lr, 2), expected)
+
+
+@pytest.mark.parametrize("tta, fix", [(True, False), (False, True), (True, True)])
+def test_tta_and_colour_fix_stream_per_tile_close_to_the_whole_image_result(tta, fix):
+    """TTA and the colour fix run on each tile, so they stream into the integer output too; with
+    the default tile padding the result is the whole-image float path's within a few levels."""
+    from cyclesr.inference.upscale import streams, upscale_image, upscale_image_pixels
+
+    net, lr = _net(), torch.rand(3, 37, 53, generator=torch.Generator().manual_seed(2))
+    assert streams(37, 53, 2, tta, fix, None) and not streams(37, 53, 2, tta, fix, 3.0)
+    ref, _ = upscale_image(net, lr, 2, tta=tta, color_fix=fix)  # one whole-image float pass
+    pixels, _ = upscale_image_pixels(net, lr, 2, tile=16, tile_pad=16, tta=tta, color_fix=fix)
+    diff = np.abs(pixels.astype(np.int64) - to_integer_array(ref.permute(1, 2, 0).numpy(), 8).astype(np.int64))
+    assert pixels.shape == (74, 106, 3) and diff.max() <= 3 and diff.mean() < 0.2
