@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 
 from cyclesr.api.images import ImageLike, from_float, from_pixels, integer_bits, to_float
-from cyclesr.inference.upscale import auto_tile_size, streams, upscale_image, upscale_image_pixels
+from cyclesr.inference.upscale import auto_tile_size, upscale_image, upscale_image_pixels
 from cyclesr.modelfile.publish import load_any
 from cyclesr.ops.device import resolve_device
 from cyclesr.ops.resize import bicubic_downscale
@@ -124,14 +124,11 @@ class CycleSR:
 
 def out_of_memory_hint(height: int, width: int, scale: int, options: UpscaleOptions) -> str:
     """What to change when upscaling an ``height x width`` image ran out of memory: the output
-    itself (its size in 8-bit RGB is named) needs a smaller ``--outscale``; the float path of
-    an ``--outscale`` other than the network's can be dropped; the network's activations need a
-    smaller ``--tile``."""
+    itself (its size in 8-bit RGB is named) needs a smaller ``--outscale``; the network's
+    activations need a smaller ``--tile``."""
     factor = options.outscale or scale
     out_h, out_w = max(1, round(factor * height)), max(1, round(factor * width))
     hints = [f"a smaller --tile (now {options.tile or 'automatic'})"]
-    if not streams(height, width, scale, options.tta, options.color_fix, options.outscale):
-        hints.append("the network's own scale (another --outscale needs 16 bytes per output pixel)")
     hints.append("a smaller --outscale")
     return (f"not enough memory for a {out_w}x{out_h} output ({out_w * out_h * 3 / 2**20:,.0f} MiB "
             f"at 8 bits): try {', or '.join(hints)}")

@@ -14,11 +14,10 @@ from torch import Tensor, nn
 import numpy as np
 
 from cyclesr.inference.tiling import auto_tile_size, upscale_tensor, upscale_to_pixels
-from cyclesr.ops.image import to_integer_array
-from cyclesr.ops.resize import gaussian_blur, resize
+from cyclesr.ops.resize import gaussian_blur, resize, resize_pixels
 
 __all__ = ["upscale_tensor", "upscale_to_pixels", "auto_tile_size", "tta_upscale", "color_fix",
-           "upscale_image", "upscale_image_pixels", "streams"]
+           "upscale_image", "upscale_image_pixels"]
 
 
 def _dihedral(x: Tensor, k: int, flip: bool) -> Tensor:
@@ -125,13 +124,6 @@ class _PerTile(nn.Module):
         return _color_fix(out.float(), x.float(), self.scale) if self.fix else out
 
 
-def streams(h: int, w: int, scale: int, tta: bool, color_fix: bool, outscale: float | None) -> bool:
-    """Whether ``upscale_image_pixels`` streams tiles into the integer output (no float copy of
-    the whole output): at the network's own scale (TTA and the colour fix run per tile)."""
-    size = (max(1, round(outscale * h)), max(1, round(outscale * w))) if outscale is not None else None
-    return size is None or size == (h * scale, w * scale)
-
-
 def upscale_image_pixels(net: nn.Module, rgb: Tensor, scale: int, *, bits: int = 8,
                          tile: int | None = None, tile_pad: int = 16, tta: bool = False,
                          color_fix: bool = False, outscale: float | None = None,
@@ -139,17 +131,17 @@ def upscale_image_pixels(net: nn.Module, rgb: Tensor, scale: int, *, bits: int =
                          alpha: Tensor | None = None) -> tuple[np.ndarray, Tensor | None]:
     """``upscale_image`` with the RGB result as a uint8 (``bits`` 8) or uint16 (16) array,
     (H, W, 3) or (N, H, W, 3), rounded as ``cyclesr.ops.image.to_integer_array`` does; alpha
-    as in ``upscale_image``. When ``streams(...)`` the tiles go straight into that array, so the
-    output costs its own size (with TTA and the colour fix applied per tile); another
-    ``outscale`` needs the float path."""
+    as in ``upscale_image``. The tiles go straight into that array (TTA and the colour fix run
+    per tile), and another ``outscale`` resizes it in strips (``ops.resize.resize_pixels``), so
+    the output costs a few bytes per pixel whatever its size; results are the float path's
+    within a level or two."""
     h, w = rgb.shape[-2:]
-    if not streams(h, w, scale, tta, color_fix, outscale):
-        out, alpha_out = upscale_image(net, rgb, scale, tile=tile, tile_pad=tile_pad, tta=tta,
-                                       color_fix=color_fix, outscale=outscale, device=device,
-                                       half=half, alpha=alpha)
-        return to_integer_array(out.movedim(-3, -1).numpy(), bits), alpha_out
     if tta or color_fix:
         net = _PerTile(net, scale, tta, color_fix)
     pixels = upscale_to_pixels(net, rgb, scale, tile=tile, tile_pad=tile_pad, bits=bits,
                                device=device, half=half)
-    return pixels, _alpha_out(alpha, rgb, (h * scale, w * scale))
+    factor = scale if outscale is None else outscale
+    size = (max(1, round(factor * h)), max(1, round(factor * w)))
+    if size != (h * scale, w * scale):
+        pixels = resize_pixels(pixels, size)
+    return pixels, _alpha_out(alpha, rgb, size)

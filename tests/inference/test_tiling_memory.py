@@ -105,25 +105,30 @@ folder = Path(sys.argv[1])
 pixels = np.random.default_rng(0).integers(0, 256, (2250, 3000, 3), np.uint8)
 Image.fromarray(pixels).save(folder / "big.png", compress_level=1)
 del pixels
+options = UpscaleOptions(**json.loads(sys.argv[2]))
 result = upscale_files(CycleSR(CheapX4(), None, 4, device="cpu"), [(folder / "big.png", Path("big.bmp"))],
-                       folder / "out", UpscaleOptions())
+                       folder / "out", options)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"peak_mb": peak, "written": [str(p) for p in result.written], "failed": result.failed}))
 '''
 
 
 @pytest.mark.slow
-def test_a_12000x9000_output_is_written_under_1_5_gb_peak_rss(tmp_path):
+@pytest.mark.parametrize("options, size, budget_mb", [({}, (12000, 9000), 1536),
+                                                      ({"color_fix": True, "outscale": 3.0}, (9000, 6750), 2048)])
+def test_a_12000x9000_output_is_written_under_1_5_gb_peak_rss(tmp_path, options, size, budget_mb):
     """3000x2250 x4 through ``upscale_files`` (the path of ``cyclesr upscale``): the output's
-    uint8 buffer (324 MB) is the largest; a float output alone would be 1.3 GB."""
-    proc = subprocess.run([sys.executable, "-c", BIG_SCRIPT, str(tmp_path)], capture_output=True,
-                          text=True, timeout=600)
+    uint8 buffer (324 MB) is the largest; a float output alone would be 1.3 GB. The colour fix
+    runs per tile and another outscale resizes the integer output in strips (a float16
+    intermediate of 6 bytes per pixel): bounded too (the float path held several float copies)."""
+    proc = subprocess.run([sys.executable, "-c", BIG_SCRIPT, str(tmp_path), json.dumps(options)],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not r["failed"] and len(r["written"]) == 1
     with open_image(r["written"][0]) as im:  # header only; 108 MP is over Pillow's warning level
-        assert im.size == (12000, 9000)
-    assert r["peak_mb"] < 1536, r
+        assert im.size == size
+    assert r["peak_mb"] < budget_mb, r
 
 
 def _net(scale=2, width=8):
@@ -158,11 +163,23 @@ def test_untiled_pixels_are_the_rounded_float_output():
 def test_tta_and_colour_fix_stream_per_tile_close_to_the_whole_image_result(tta, fix):
     """TTA and the colour fix run on each tile, so they stream into the integer output too; with
     the default tile padding the result is the whole-image float path's within a few levels."""
-    from cyclesr.inference.upscale import streams, upscale_image, upscale_image_pixels
+    from cyclesr.inference.upscale import upscale_image, upscale_image_pixels
 
     net, lr = _net(), torch.rand(3, 37, 53, generator=torch.Generator().manual_seed(2))
-    assert streams(37, 53, 2, tta, fix, None) and not streams(37, 53, 2, tta, fix, 3.0)
     ref, _ = upscale_image(net, lr, 2, tta=tta, color_fix=fix)  # one whole-image float pass
     pixels, _ = upscale_image_pixels(net, lr, 2, tile=16, tile_pad=16, tta=tta, color_fix=fix)
     diff = np.abs(pixels.astype(np.int64) - to_integer_array(ref.permute(1, 2, 0).numpy(), 8).astype(np.int64))
     assert pixels.shape == (74, 106, 3) and diff.max() <= 3 and diff.mean() < 0.2
+
+
+@pytest.mark.parametrize("outscale, size", [(3.0, (111, 159)), (1.5, (56, 80)), (2.5, (92, 132))])
+def test_another_outscale_resizes_the_integer_output_in_strips(outscale, size):
+    """An --outscale other than the network's resizes the streamed integer output in strips: the
+    float path's result within one level (one extra rounding), at the asked size."""
+    from cyclesr.inference.upscale import upscale_image, upscale_image_pixels
+
+    net, lr = _net(), torch.rand(3, 37, 53, generator=torch.Generator().manual_seed(3))
+    ref, _ = upscale_image(net, lr, 2, outscale=outscale)
+    pixels, _ = upscale_image_pixels(net, lr, 2, tile=16, outscale=outscale)
+    diff = np.abs(pixels.astype(np.int64) - to_integer_array(ref.permute(1, 2, 0).numpy(), 8).astype(np.int64))
+    assert pixels.shape == (*size, 3) and diff.max() <= 1 and diff.mean() < 0.3
