@@ -1,5 +1,6 @@
-"""A paired dataset from the learned degradation, in the layout other SR trainers read
-(``cyclesr degrade --paired``): train BasicSR, traiNNer-redux or neosr on CycleSR's realistic LR.
+"""A paired dataset in the layout other SR trainers read, from the learned degradation
+(``cyclesr degrade --paired``) or a recipe (``cyclesr synth --paired``): train BasicSR,
+traiNNer-redux or neosr on CycleSR's realistic LR.
 
     out/hr/NAME.png       the HR image, cropped to ``scale`` x the LR size (dataroot_gt)
     out/lr/NAME.png       G's realistic LR of it, the same file name (dataroot_lq)
@@ -18,7 +19,7 @@ from typing import Callable, Iterable, Optional
 from cyclesr.api.model import CycleSR
 from cyclesr.data.io import read_image, write_image
 
-__all__ = ["PairedDataset", "write_paired_dataset", "check_output_outside_inputs"]
+__all__ = ["PairedDataset", "write_paired_dataset", "write_trainer_files", "check_output_outside_inputs"]
 
 TRAINNER_REDUX = """# traiNNer-redux: the dataset part of a training config (paste into a template's datasets:)
 scale: {scale}
@@ -104,11 +105,19 @@ def write_paired_dataset(model: CycleSR, files: Iterable[tuple[Path, Path]], out
         result.names.append(name)
         if log:
             log(f"{src} -> {result.hr_dir / name}, {result.lr_dir / name}")
-    (result.root / "meta_info.txt").write_text("\n".join(meta) + "\n")
-    paths = {"scale": model.scale, "hr": result.hr_dir.resolve().as_posix(),
-             "lr": result.lr_dir.resolve().as_posix(), "lq_size": lq_size,
-             "meta": (result.root / "meta_info.txt").resolve().as_posix()}
-    for name, template in (("traiNNer-redux.yml", TRAINNER_REDUX), ("neosr.toml", NEOSR)):
-        (result.root / name).write_text(template.format(**paths))
-        result.configs.append(result.root / name)
+    result.configs = write_trainer_files(result, meta, model.scale, lq_size)
     return result
+
+
+def write_trainer_files(dataset: PairedDataset, meta: list[str], scale: int, lq_size: int = 64) -> list[Path]:
+    """``meta_info.txt`` (``meta``: its lines, ``NAME (H,W,C)``) and the traiNNer-redux and neosr
+    dataset sections for the pairs in ``dataset.hr_dir`` / ``dataset.lr_dir``; returns the configs."""
+    (dataset.root / "meta_info.txt").write_text("\n".join(meta) + "\n")
+    paths = {"scale": scale, "hr": dataset.hr_dir.resolve().as_posix(),
+             "lr": dataset.lr_dir.resolve().as_posix(), "lq_size": lq_size,
+             "meta": (dataset.root / "meta_info.txt").resolve().as_posix()}
+    written = []
+    for name, template in (("traiNNer-redux.yml", TRAINNER_REDUX), ("neosr.toml", NEOSR)):
+        (dataset.root / name).write_text(template.format(**paths))
+        written.append(dataset.root / name)
+    return written

@@ -45,3 +45,22 @@ def test_never_writes_into_an_input_folder(tiny_model_dir, hr_folder, capsys):
                  str(hr_folder / "pairs"), "--paired"]) != 0
     assert "inside the input folder" in capsys.readouterr().err
     assert sorted(hr_folder.rglob("*")) == before
+
+
+def test_synth_writes_the_same_paired_layout_from_a_recipe(hr_folder, tmp_path, capsys):
+    out = tmp_path / "synth_pairs"
+    assert main(["synth", "--hr", str(hr_folder), "-o", str(out), "--recipe", "blur(sigma=1) > down(scale=2)",
+                 "--paired", "--lq-size", "16"]) == 0
+    names = sorted(p.relative_to(out / "hr").as_posix() for p in (out / "hr").rglob("*.png"))
+    assert names == ["a.png", "sub/b.png"]
+    assert names == sorted(p.relative_to(out / "lr").as_posix() for p in (out / "lr").rglob("*.png"))
+    for name in names:
+        hr, lr = read_image(out / "hr" / name).rgb, read_image(out / "lr" / name).rgb
+        assert hr.shape[1:] == (lr.shape[1] * 2, lr.shape[2] * 2)
+    assert (out / "meta_info.txt").read_text().splitlines() == ["a.png (24,16,3)", "sub/b.png (20,18,3)"]
+    redux = yaml.safe_load((out / "traiNNer-redux.yml").read_text())
+    assert redux["scale"] == 2 and redux["datasets"]["train"]["lq_size"] == 16
+    assert tomllib.loads((out / "neosr.toml").read_text())["scale"] == 2
+    before = sorted(hr_folder.rglob("*"))  # and never into its input folder
+    assert main(["synth", "--hr", str(hr_folder), "-o", str(hr_folder / "x"), "--recipe", "mild", "--paired"]) == 2
+    assert "inside the input folder" in capsys.readouterr().err and sorted(hr_folder.rglob("*")) == before
