@@ -4,7 +4,6 @@ refused), bad files are skipped and reported the same way in both commands, and 
 run left behind is cleaned up."""
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
