@@ -211,7 +211,8 @@ class Noise(Step):
         source = _luma(image) if params["gray"] else image
         gen = np.random.default_rng(params["seed"])
         if params["kind"] == "poisson":
-            photons = source.double().cpu().numpy() * 255 / max(params["scale"], 1e-8)
+            # a blur with negative lobes (sinc) or a resize can leave values below 0: no photons there
+            photons = source.double().clamp(min=0).cpu().numpy() * 255 / max(params["scale"], 1e-8)
             noisy = gen.poisson(photons) * max(params["scale"], 1e-8) / 255
             noise = torch.from_numpy(noisy).to(image) - source
         else:

@@ -91,6 +91,14 @@ def test_poisson_and_camera_noise_follow_their_variance():
     assert abs(std - expected) < 0.15 * expected
 
 
+def test_poisson_noise_takes_values_below_zero_as_no_light():
+    """A sinc blur or a resize before the noise can leave values below 0 (Real-ESRGAN's chain)."""
+    image = torch.full((3, 16, 16), 0.3)
+    image[:, :4] = -0.02
+    noisy = Noise().apply(image, {"kind": "poisson", "scale": 1.0, "gray": False, "seed": 4})
+    assert noisy.shape == image.shape and torch.isfinite(noisy).all() and noisy.min() >= 0
+
+
 def test_jpeg_step_really_reencodes_with_pillow():
     image = _smooth_image()
     out = Jpeg().apply(image, {"quality": 40})
