@@ -44,6 +44,19 @@ class SRVGGNetCompact(nn.Module):
         layers.append(nn.Conv2d(num_feat, num_out_ch * self.scale ** 2, 3, padding=1))
         self.body = nn.ModuleList(layers)
         self.upsampler = nn.PixelShuffle(self.scale)
+        self._init_weights()
+
+    @torch.no_grad()
+    def _init_weights(self) -> None:
+        """He initialisation for the PReLU slope (0.25) keeps the signal's scale through the
+        num_conv + 2 convolutions; PyTorch's default shrinks it layer by layer until the
+        gradients fall below Adam's epsilon and the network stays at nearest upsampling.
+        The last conv starts small, so the output starts near the nearest-upsampled input."""
+        convs = [m for m in self.body if isinstance(m, nn.Conv2d)]
+        for conv in convs:
+            nn.init.kaiming_normal_(conv.weight, a=0.25, nonlinearity="leaky_relu")
+            nn.init.zeros_(conv.bias)
+        convs[-1].weight.mul_(0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
