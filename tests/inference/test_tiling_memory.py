@@ -14,12 +14,12 @@ from cyclesr.inference.tile_size import _bytes_per_pixel, auto_tile_size
 from cyclesr.inference.tiling import upscale_tensor, upscale_to_pixels
 from cyclesr.ops.image import to_integer_array
 
-SCRIPT = r'''
+# the start of both subprocess scripts: one thread and a cheap x4 network
+CHEAP_X4 = r'''
 import json, resource, sys
 import torch
 import torch.nn.functional as F
 from torch import nn
-from cyclesr.inference.tiling import auto_tile_size, upscale_tensor
 
 torch.set_num_threads(1)
 
@@ -31,7 +31,11 @@ class CheapX4(nn.Module):
         self.b = nn.Conv2d(16, 48, 3, padding=1)
 
     def forward(self, x):
-        return F.pixel_shuffle(self.b(torch.relu(self.a(x))), 4)
+        return torch.sigmoid(F.pixel_shuffle(self.b(torch.relu(self.a(x))), 4))
+'''
+
+SCRIPT = CHEAP_X4 + r'''
+from cyclesr.inference.tiling import auto_tile_size, upscale_tensor
 
 def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -78,28 +82,12 @@ def test_tiled_peak_memory_is_output_plus_one_tile(tmp_path):
     assert r["increase_mb"] < r["out_mb"] + budget / 2**20 + 40, r
 
 
-BIG_SCRIPT = r'''
-import json, resource, sys
+BIG_SCRIPT = CHEAP_X4 + r'''
 from pathlib import Path
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 from cyclesr.api.files import upscale_files
 from cyclesr.api.model import CycleSR, UpscaleOptions
-
-torch.set_num_threads(1)
-
-class CheapX4(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.scale = 4
-        self.a = nn.Conv2d(3, 16, 3, padding=1)
-        self.b = nn.Conv2d(16, 48, 3, padding=1)
-
-    def forward(self, x):
-        return torch.sigmoid(F.pixel_shuffle(self.b(torch.relu(self.a(x))), 4))
 
 folder = Path(sys.argv[1])
 pixels = np.random.default_rng(0).integers(0, 256, (2250, 3000, 3), np.uint8)
