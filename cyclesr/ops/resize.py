@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -91,14 +92,12 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(image, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-def resize_pixels(pixels, size: tuple[int, int], strip: int = 256):
+def resize_pixels(pixels: np.ndarray, size: tuple[int, int], strip: int = 256) -> np.ndarray:
     """Antialiased bicubic resize (as ``resize(..., "bicubic")``, clamped) of an integer image
     array (H, W, C) or (N, H, W, C), uint8 or uint16, to ``size`` = (height, width), in strips:
     the filter is separable, so the horizontal pass runs on strips of rows and the vertical one
     on strips of columns, with a float16 intermediate. Memory stays at a few bytes per pixel
     instead of the float path's 16, whatever the image size."""
-    import numpy as np
-
     single = pixels.ndim == 3
     batch = pixels[None] if single else pixels
     n, h, w, c = batch.shape
