@@ -6,18 +6,96 @@ With ``padding="zero"`` (the default, the reference's) the generator's module in
 of Vega's ``Generator`` (``model.<i>`` for Vega's ``generator.G<i>``), so Vega's weights load
 entry by entry (``cyclesr.modelfile.vega``); with ``padding="reflect"`` they follow
 pytorch-CycleGAN-and-pix2pix for ``up_mode="transpose"`` with instance or batch norm.
+
+On a CPU two layers compute the same results another way, faster: instance norms run as
+group norm (``InstanceNorm``) and, in training, the generator's last conv as tap maps and
+``fold`` (``ImageConv2d``); exported, traced and compiled networks see the plain layers.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as nnf
 from torch import nn
 
 from .blocks import PADDINGS, ResnetBlock, check_norm, init_weights, norm_layer, pad_to_multiple
 from .registry import register_net
 
-__all__ = ["ResnetGenerator", "NLayerDiscriminator", "HighPassDiscriminator", "UP_MODES"]
+__all__ = ["ResnetGenerator", "NLayerDiscriminator", "HighPassDiscriminator", "UP_MODES",
+           "InstanceNorm", "ImageConv2d"]
 
 UP_MODES = ("transpose", "pixelshuffle", "resize")
+
+
+def _plain_eager() -> bool:
+    """Not inside an export, a trace or torch.compile: the faster training formulations below
+    are for eager training only; everything else sees the standard layers."""
+    return not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_compiling())
+
+
+class InstanceNorm(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` without affine or running statistics, computed as group norm with
+    one group per channel: the same normalisation (each sample's and channel's mean and biased
+    variance over H and W, the same ``eps``), through a kernel that is faster on CPUs and
+    returns a tensor of its own rather than a view, so that the in-place ReLU after it needs
+    no view bookkeeping (copies) in backward. On other devices, and in exports, the standard
+    kernel. No parameters: state dicts are unchanged."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # TorchScript export: the standard kernel
+            return nnf.instance_norm(x, eps=self.eps)
+        return self._eager(x)
+
+    @torch.jit.unused
+    def _eager(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.dim() != 4 or x.device.type != "cpu" or self.affine or self.track_running_stats
+                or not _plain_eager()):
+            return super().forward(x)
+        return nnf.group_norm(x, x.shape[1], eps=self.eps)
+
+
+def _group_norm_instance_norms(net: nn.Module) -> None:
+    """Give the network's plain instance norms, those built by ``blocks`` included,
+    ``InstanceNorm``'s forward (the same modules and attributes; only the class changes)."""
+    for m in net.modules():
+        if type(m) is nn.InstanceNorm2d and not m.affine and not m.track_running_stats:
+            m.__class__ = InstanceNorm
+
+
+class ImageConv2d(nn.Conv2d):
+    """The generator's last convolution (many channels to an image's few, large kernel),
+    computed when training on a CPU as a 1x1 convolution to ``out_channels * k * k`` tap maps
+    followed by ``fold``, which adds each tap map shifted by its kernel offset: the same sums
+    of products (up to rounding), as one matrix product wide enough for oneDNN's kernels
+    instead of a convolution with 3 output channels, which runs several times below the
+    CPU's speed forward and backward. Everywhere else (evaluation, export, CUDA,
+    channels_last, strides) it is the plain ``nn.Conv2d``; parameters and state dict are
+    the same."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # TorchScript export: the plain convolution
+            return self._conv_forward(x, self.weight, self.bias)
+        return self._eager(x)
+
+    @torch.jit.unused
+    def _eager(self, x: torch.Tensor) -> torch.Tensor:
+        fold_pays = (self.training and torch.is_grad_enabled() and x.device.type == "cpu"
+                     and x.dim() == 4 and x.is_contiguous() and x.dtype in (torch.float32, torch.float64)
+                     and not torch.is_autocast_enabled("cpu") and self.groups == 1
+                     and self.stride == (1, 1) and self.dilation == (1, 1)
+                     and self.padding_mode == "zeros" and not isinstance(self.padding, str)
+                     and _plain_eager())
+        if not fold_pays:
+            return super().forward(x)
+        out_ch, in_ch, kh, kw = self.weight.shape
+        (ph, pw), (h, w) = self.padding, x.shape[-2:]
+        # tap (i, j) of output channel o: channel o * kh * kw + (kh-1-i) * kw + (kw-1-j), the
+        # order in which fold adds block offsets
+        taps = self.weight.flip(2, 3).permute(0, 2, 3, 1).reshape(out_ch * kh * kw, in_ch, 1, 1)
+        maps = nnf.conv2d(x, taps).flatten(2)
+        out = nnf.fold(maps, (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1), (kh, kw),
+                       padding=(kh - 1 - ph, kw - 1 - pw))
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
 
 def _upsample_layer(in_ch: int, out_ch: int, up_mode: str, bias: bool) -> list[nn.Module]:
@@ -84,10 +162,11 @@ class ResnetGenerator(nn.Module):
         for _ in range(n_downsampling):
             layers += _upsample_layer(ch, ch // 2, up_mode, bias) + [norm_layer(norm, ch // 2), nn.ReLU(True)]
             ch //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, output_nc, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), ImageConv2d(ch, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.blocks = range(first_block, first_block + n_blocks)  # indices of the residual blocks
         self.padding = padding
+        _group_norm_instance_norms(self)
         init_weights(self, "normal", 0.02)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -144,6 +223,7 @@ class NLayerDiscriminator(nn.Module):
             ch = out
         layers.append(nn.Conv2d(ch, ndf if out_channels is None else out_channels, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
+        _group_norm_instance_norms(self)
         init_weights(self, "normal", 0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -214,3 +214,57 @@ def test_low_frequency_consistency_loss():
     out = transfer_step(nets, opt, data, make_settings(cfg, torch.device("cpu")), bufs)
     assert {"lowfreq_x", "lowfreq_y"} <= set(out["losses"])
     assert torch.allclose(out["losses"]["lowfreq_x"], expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 3])
+def test_image_conv_trains_like_a_plain_conv(padding):
+    """The generator's last conv computes, in training on a CPU, a 1x1 conv to tap maps and
+    fold: the same output and gradients as nn.Conv2d (float64), for any zero padding."""
+    from cyclesr.nets.cyclegan import ImageConv2d
+
+    torch.manual_seed(0)
+    fast = ImageConv2d(16, 3, 7, padding=padding).double()
+    plain = torch.nn.Conv2d(16, 3, 7, padding=padding).double()
+    plain.load_state_dict(fast.state_dict())
+    x = torch.rand(2, 16, 13, 11, dtype=torch.float64, requires_grad=True)
+    out_fast, out_plain = fast(x), plain(x)
+    assert out_fast.shape == out_plain.shape and torch.allclose(out_fast, out_plain, atol=1e-12)
+    g = torch.rand_like(out_plain)
+    grads = [torch.autograd.grad(out, [x, *net.parameters()], g) for out, net in
+             ((out_fast, fast), (out_plain, plain))]
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_generator_and_discriminator_train_like_the_plain_layers():
+    """Instance norm through group norm and the tap/fold last conv: the generator's and the
+    discriminator's outputs and gradients are those of the same networks with plain
+    nn.InstanceNorm2d and nn.Conv2d (float64); evaluation uses the plain layers."""
+    from cyclesr.nets.cyclegan import ImageConv2d, InstanceNorm, NLayerDiscriminator, ResnetGenerator
+
+    def plain_copy(net):
+        twin = type(net)(**kwargs[type(net)]).double()
+        for m in twin.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.__class__ = torch.nn.InstanceNorm2d
+            elif isinstance(m, torch.nn.Conv2d):
+                m.__class__ = torch.nn.Conv2d
+        twin.load_state_dict(net.state_dict())
+        return twin
+
+    kwargs = {ResnetGenerator: dict(ngf=8, n_blocks=2), NLayerDiscriminator: dict(ndf=8, n_layers=3)}
+    torch.manual_seed(0)
+    for cls in kwargs:
+        net = cls(**kwargs[cls]).double()
+        assert any(type(m) in (InstanceNorm, ImageConv2d) for m in net.modules())
+        twin = plain_copy(net)
+        assert set(net.state_dict()) == set(twin.state_dict())
+        x = torch.rand(3, 3, 32, 32, dtype=torch.float64, requires_grad=True)
+        out, ref = net(x), twin(x)
+        assert torch.allclose(out, ref, rtol=1e-9, atol=1e-10)
+        g = torch.rand_like(ref)
+        for a, b in zip(torch.autograd.grad(out, [x, *net.parameters()], g),
+                        torch.autograd.grad(ref, [x, *twin.parameters()], g)):
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+        with torch.no_grad():
+            assert torch.allclose(net.eval()(x), twin.eval()(x), rtol=1e-9, atol=1e-10)
