@@ -7,9 +7,10 @@ of Vega's ``Generator`` (``model.<i>`` for Vega's ``generator.G<i>``), so Vega's
 entry by entry (``cyclesr.modelfile.vega``); with ``padding="reflect"`` they follow
 pytorch-CycleGAN-and-pix2pix for ``up_mode="transpose"`` with instance or batch norm.
 
-On a CPU two layers compute the same results another way, faster: instance norms run as
+On a CPU some layers compute the same results another way, faster: instance norms run as
 group norm (``InstanceNorm``) and, in training, the generator's last conv as tap maps and
-``fold`` (``ImageConv2d``); exported, traced and compiled networks see the plain layers.
+``fold`` (``ImageConv2d``) and the discriminator's convs on tiny maps as ``unfold`` and a
+matrix product (``PatchConv2d``); exported, traced and compiled networks see the plain layers.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .blocks import PADDINGS, ResnetBlock, check_norm, init_weights, norm_layer,
 from .registry import register_net
 
 __all__ = ["ResnetGenerator", "NLayerDiscriminator", "HighPassDiscriminator", "UP_MODES",
-           "InstanceNorm", "ImageConv2d"]
+           "InstanceNorm", "ImageConv2d", "PatchConv2d"]
 
 UP_MODES = ("transpose", "pixelshuffle", "resize")
 
@@ -31,6 +32,17 @@ def _plain_eager() -> bool:
     are for eager training only; everything else sees the standard layers."""
     return not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
                 or torch.compiler.is_compiling())
+
+
+def _cpu_training_path(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """Whether a conv may take one of the CPU training formulations below: training with
+    gradients on a CPU, NCHW float32/64 without autocast, no groups, no dilation, zero
+    padding given as numbers."""
+    return (conv.training and torch.is_grad_enabled() and x.device.type == "cpu" and x.dim() == 4
+            and x.is_contiguous() and x.dtype in (torch.float32, torch.float64)
+            and not torch.is_autocast_enabled("cpu") and conv.groups == 1
+            and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str) and _plain_eager())
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -79,12 +91,7 @@ class ImageConv2d(nn.Conv2d):
 
     @torch.jit.unused
     def _eager(self, x: torch.Tensor) -> torch.Tensor:
-        fold_pays = (self.training and torch.is_grad_enabled() and x.device.type == "cpu"
-                     and x.dim() == 4 and x.is_contiguous() and x.dtype in (torch.float32, torch.float64)
-                     and not torch.is_autocast_enabled("cpu") and self.groups == 1
-                     and self.stride == (1, 1) and self.dilation == (1, 1)
-                     and self.padding_mode == "zeros" and not isinstance(self.padding, str)
-                     and _plain_eager())
+        fold_pays = _cpu_training_path(self, x) and self.stride == (1, 1)
         if not fold_pays:
             return super().forward(x)
         out_ch, in_ch, kh, kw = self.weight.shape
@@ -96,6 +103,33 @@ class ImageConv2d(nn.Conv2d):
         out = nnf.fold(maps, (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1), (kh, kw),
                        padding=(kh - 1 - ph, kw - 1 - pw))
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+
+class PatchConv2d(nn.Conv2d):
+    """A discriminator conv whose output map is tiny (at most 9 positions, the last layers
+    on small patches) and wide (256 channels or more), computed when training on a CPU as
+    ``unfold`` and one matrix product per sample: the same sums of products (up to rounding)
+    in a kernel that stays fast where oneDNN's convolution, tuned for larger maps, does not.
+    Everywhere else it is the plain ``nn.Conv2d``; parameters and state dict are the same."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # TorchScript export: the plain convolution
+            return self._conv_forward(x, self.weight, self.bias)
+        return self._eager(x)
+
+    @torch.jit.unused
+    def _eager(self, x: torch.Tensor) -> torch.Tensor:
+        if not (_cpu_training_path(self, x) and self.out_channels >= 256):
+            return super().forward(x)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        oh, ow = (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
+        if oh * ow > 9:
+            return super().forward(x)
+        cols = nnf.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))
+        out = torch.matmul(self.weight.view(self.out_channels, -1), cols)
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, 1)
+        return out.view(x.shape[0], self.out_channels, oh, ow)
 
 
 def _upsample_layer(in_ch: int, out_ch: int, up_mode: str, bias: bool) -> list[nn.Module]:
@@ -218,10 +252,10 @@ class NLayerDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             out = ndf * min(2 ** n, 8)
             stride = 2 if n < n_layers else 1
-            layers += [nn.Conv2d(ch, out, 4, stride=stride, padding=1, bias=bias), norm_layer(norm, out),
+            layers += [PatchConv2d(ch, out, 4, stride=stride, padding=1, bias=bias), norm_layer(norm, out),
                        nn.LeakyReLU(0.2, True)]
             ch = out
-        layers.append(nn.Conv2d(ch, ndf if out_channels is None else out_channels, 4, stride=1, padding=1))
+        layers.append(PatchConv2d(ch, ndf if out_channels is None else out_channels, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
         _group_norm_instance_norms(self)
         init_weights(self, "normal", 0.02)

@@ -236,11 +236,32 @@ def test_image_conv_trains_like_a_plain_conv(padding):
         assert torch.allclose(a, b, atol=1e-12)
 
 
+@pytest.mark.parametrize("stride, side", [(1, 4), (2, 6), (1, 3), (1, 8)])
+def test_patch_conv_trains_like_a_plain_conv(stride, side):
+    """The discriminator's conv on tiny maps (unfold and a matrix product when training on a
+    CPU; the plain conv on larger maps): the same output and gradients as nn.Conv2d."""
+    from cyclesr.nets.cyclegan import PatchConv2d
+
+    torch.manual_seed(0)
+    fast = PatchConv2d(16, 256, 4, stride=stride, padding=1).double()
+    plain = torch.nn.Conv2d(16, 256, 4, stride=stride, padding=1).double()
+    plain.load_state_dict(fast.state_dict())
+    x = torch.rand(3, 16, side, side, dtype=torch.float64, requires_grad=True)
+    out_fast, out_plain = fast(x), plain(x)
+    assert out_fast.shape == out_plain.shape and torch.allclose(out_fast, out_plain, atol=1e-12)
+    g = torch.rand_like(out_plain)
+    for a, b in zip(torch.autograd.grad(out_fast, [x, *fast.parameters()], g),
+                    torch.autograd.grad(out_plain, [x, *plain.parameters()], g)):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
 def test_generator_and_discriminator_train_like_the_plain_layers():
-    """Instance norm through group norm and the tap/fold last conv: the generator's and the
-    discriminator's outputs and gradients are those of the same networks with plain
-    nn.InstanceNorm2d and nn.Conv2d (float64); evaluation uses the plain layers."""
-    from cyclesr.nets.cyclegan import ImageConv2d, InstanceNorm, NLayerDiscriminator, ResnetGenerator
+    """Instance norm through group norm, the tap/fold last conv and the discriminator's
+    tiny-map convs: the generator's and the discriminator's outputs and gradients are those of
+    the same networks with plain nn.InstanceNorm2d and nn.Conv2d (float64), in training and
+    in evaluation."""
+    from cyclesr.nets.cyclegan import (ImageConv2d, InstanceNorm, NLayerDiscriminator, PatchConv2d,
+                                       ResnetGenerator)
 
     def plain_copy(net):
         twin = type(net)(**kwargs[type(net)]).double()
@@ -252,11 +273,12 @@ def test_generator_and_discriminator_train_like_the_plain_layers():
         twin.load_state_dict(net.state_dict())
         return twin
 
-    kwargs = {ResnetGenerator: dict(ngf=8, n_blocks=2), NLayerDiscriminator: dict(ndf=8, n_layers=3)}
+    # ndf 32: the discriminator's last layers are 256 wide on a 4x4 and 3x3 map (PatchConv2d)
+    kwargs = {ResnetGenerator: dict(ngf=8, n_blocks=2), NLayerDiscriminator: dict(ndf=32, n_layers=3)}
     torch.manual_seed(0)
     for cls in kwargs:
         net = cls(**kwargs[cls]).double()
-        assert any(type(m) in (InstanceNorm, ImageConv2d) for m in net.modules())
+        assert any(type(m) in (InstanceNorm, ImageConv2d, PatchConv2d) for m in net.modules())
         twin = plain_copy(net)
         assert set(net.state_dict()) == set(twin.state_dict())
         x = torch.rand(3, 3, 32, 32, dtype=torch.float64, requires_grad=True)
