@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from torch import Tensor
@@ -78,11 +79,23 @@ def usable_images(folder: str | Path, min_size: int = 1, what: str = "image") ->
     return list(usable), list(skipped)
 
 
-def sample_images(folder: str | Path, n: int, seed: int = 0, multiple: int = 1) -> list[Tensor]:
+def _centre(image: Tensor, max_side: Optional[int], multiple: int) -> Tensor:
+    if max_side is None:
+        return image
+    side = max(multiple, max_side - max_side % multiple)
+    height, width = image.shape[-2:]
+    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
+    return image[..., top:top + side, left:left + side]
+
+
+def sample_images(folder: str | Path, n: int, seed: int = 0, multiple: int = 1,
+                  max_side: Optional[int] = None) -> list[Tensor]:
     """Up to ``n`` of the folder's usable images (``usable_images``; a seeded random choice, in
     file order), each cropped at the bottom/right to a multiple of ``multiple`` (so an HR image
-    downscales exactly). An image that fails to decode in full (a truncated file whose header
-    reads) is warned about and replaced by the next usable one in file order."""
+    downscales exactly); with ``max_side``, the centre of each image at most that many pixels
+    high and wide (a multiple of ``multiple``), so that a sample of large photos stays small. An
+    image that fails to decode in full (a truncated file whose header reads) is warned about and
+    replaced by the next usable one in file order."""
     paths, _ = usable_images(folder, max(multiple, 1))
     rng = np.random.default_rng(seed)
     chosen = [int(i) for i in sorted(rng.choice(len(paths), min(n, len(paths)), replace=False))]
@@ -91,7 +104,7 @@ def sample_images(folder: str | Path, n: int, seed: int = 0, multiple: int = 1) 
     for index in chosen:
         while index is not None:
             try:
-                images.append(crop_to_multiple(load_rgb(paths[index]), multiple))
+                images.append(_centre(crop_to_multiple(load_rgb(paths[index]), multiple), max_side, multiple))
                 break
             except (ImageReadError, OSError) as err:
                 warnings.warn(f"skipping an image that cannot be used: {err}", stacklevel=2)

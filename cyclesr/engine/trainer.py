@@ -88,7 +88,9 @@ class Trainer:
         self.settings.agree = dist.agreement(self.ctx)  # ranks skip a non-finite update together
         self.dataset, self.sampler, self.loader = training_data(cfg, self.ctx, self.device, self.paths.root)
         if not resume:  # a resumed run has the measurements in its checkpoint
-            calibrate_generator(self.model.G, cfg.dataset.train.LR_dir, announce=self.ctx.is_main)
+            calibrate_generator(self.model.G, cfg.dataset.train.LR_dir, announce=self.ctx.is_main,
+                                hr_dir=cfg.dataset.train.HR_dir, scale=cfg.upscale,
+                                x_resize=cfg.dataset.train.x_resize)
         self.evaluators = default_evaluators(cfg) if evaluators is None else list(evaluators)
         self.epoch, self.iter_in_epoch, self.global_step = t.epoch_count, 0, 0  # Vega's first epoch
         self.best = {"psnr_y": -math.inf, "epoch": 0}

@@ -9,12 +9,18 @@ import torch
 from torch import nn
 
 from cyclesr.config import Config, ConfigError, is_fit
+from cyclesr.data.datasets import pil_bicubic_downscale
+from cyclesr.ops.resize import bicubic_downscale
 from cyclesr.data.degrade import Recipe
 from cyclesr.data.loader import train_loader
 from cyclesr.data.sampling import sample_images
 from cyclesr.engine import dist
 from cyclesr.engine.schedule import MixRamp
 from cyclesr.eval.fit import fit_recipe_from_folders
+
+# Side (LR pixels) of the centre of each image the calibration reads: enough for the JPEG grid and
+# a spectrum, small enough that a sample of large photos fits in memory.
+_CALIBRATION_SIDE = 512
 
 __all__ = ["check_synth_recipe", "synth_recipe", "training_data", "calibrate_generator"]
 
@@ -58,17 +64,33 @@ def training_data(cfg: Config, ctx: dist.DistContext, device: torch.device, run_
                         synth_recipe=synth_recipe(cfg, ctx, run_dir), synth_mix=mix)
 
 
-def calibrate_generator(G: nn.Module, real_lr_dir: str | Path, announce: bool,
-                        n_images: int = 64) -> None:
+def calibrate_generator(G: nn.Module, real_lr_dir: str | Path, announce: bool, n_images: int = 64,
+                        hr_dir: Optional[str | Path] = None, scale: int = 4, x_resize: str = "torch") -> None:
     """The hook of a fresh run: a generator with a ``calibrate`` method measures part of the
-    degradation on the real LR images (such as CameraJpegGenerator's JPEG quality). Every rank
-    measures the same images; a resumed run has the measurement in its checkpoint."""
+    degradation on the real LR images (such as CameraJpegGenerator's JPEG quality); one that
+    fits to both domains (``spectral_fit``) also gets clean LR images: the centres of up to
+    ``n_images`` HR images of ``hr_dir``, downscaled by ``scale`` as training does
+    (``x_resize``). Every rank measures the same images; a resumed run has the measurement in
+    its checkpoint."""
     calibrate = getattr(G, "calibrate", None)
     if not callable(calibrate):
         return
-    found = calibrate(sample_images(real_lr_dir, n_images, seed=0))
+    real = sample_images(real_lr_dir, n_images, seed=0, max_side=_CALIBRATION_SIDE)
+    if getattr(G, "spectral_fit", False) and hr_dir is not None:
+        downscale = pil_bicubic_downscale if x_resize == "pil" else bicubic_downscale
+        clean = [downscale(hr, scale) for hr in sample_images(hr_dir, n_images, seed=0, multiple=scale,
+                                                                max_side=_CALIBRATION_SIDE * scale)]
+        found = calibrate(real, clean)
+    else:
+        found = calibrate(real)
     if announce:
         what = (f"JPEG quality {found['range'][0]}-{found['range'][1]}" if found["range"]
                 else "no JPEG (G will not compress)")
         print(f"G measured the real LR images: {found['compressed']} of {found['images']} were JPEG-"
               f"compressed last: {what}")
+        fit = found.get("spectral")
+        if fit:
+            print(f"G starts from the degradation whose spectrum matches (clean -> real LR, within "
+                  f"{fit['residual_db']:.2f} dB): blur sigma {fit['blur_sigma']:.2f} px, sharpening "
+                  f"{fit['sharpen_amount']:+.2f} at radius {fit['sharpen_radius']:.2f} px, noise "
+                  f"{255 * fit['noise_std']:.1f}/255")

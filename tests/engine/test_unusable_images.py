@@ -65,3 +65,27 @@ def test_a_training_folder_with_broken_files_trains_evaluates_and_resumes(tmp_pa
     noref = [r["epoch"] for r in rows if r["kind"] == "noref"]
     assert noref == list(range(1, cfg.trainer.n_epoch + cfg.trainer.n_epoch_decay + 1))  # every epoch, resumed
     assert "pseudo_psnr" in latest["best"]  # the no-reference score ran on the broken folders
+
+
+def test_calibration_gets_clean_lr_images_only_when_the_generator_fits_both_domains(tmp_path):
+    """A generator with ``spectral_fit`` gets the HR images' centres downscaled as training does,
+    each at most the calibration side; any other generator only the real LR images."""
+    for i in range(2):
+        write_image(tmp_path / "hr" / f"{i}.png", torch.rand(3, 40, 44 + 4 * i))
+        write_image(tmp_path / "lr" / f"{i}.png", torch.rand(3, 12, 12))
+
+    class Calibrated(torch.nn.Module):
+        def __init__(self, spectral_fit):
+            super().__init__()
+            self.spectral_fit = spectral_fit
+
+        def calibrate(self, real_lr, clean_lr=None):
+            self.real, self.clean = real_lr, clean_lr
+            return {"compressed": 0, "images": len(real_lr), "range": None}
+
+    plain, fits = Calibrated(False), Calibrated(True)
+    for G in (plain, fits):
+        calibrate_generator(G, tmp_path / "lr", announce=False, hr_dir=tmp_path / "hr", scale=4)
+    assert plain.clean is None and len(plain.real) == 2
+    assert sorted(tuple(c.shape) for c in fits.clean) == [(3, 10, 11), (3, 10, 12)]
+    assert sample_images(tmp_path / "hr", 2, multiple=4, max_side=32)[1].shape[-2:] == (32, 32)
