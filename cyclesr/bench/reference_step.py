@@ -1,12 +1,14 @@
-"""A reference-like training iteration, for ``cyclesr bench step --reference`` only.
+"""Our re-implementation of the reference's training iteration, for ``cyclesr bench step
+--reference reimpl`` and the same-mathematics tests. It is not Vega's code, and it is not as
+fast as Vega's code: ``--reference vega`` (``cyclesr.bench.vega_step``) times Vega's own.
 
 It computes the same updates as ``cyclesr.engine.steps``, written the way the reference
 implementation runs its iteration: every generator use is its own call (G and F three times
 each), each discriminator judges real and fake images in separate calls, the SR network runs
 twice in the joint phase (once frozen for the generator's loss, once for its own update), Adam
 without ``foreach``, ``zero_grad()`` that fills gradients with zeros, and a CycleGAN image pool
-that walks the batch image by image in Python. Timed next to the optimised step at the same
-sizes, it estimates the speed-up over the reference without running the reference's own code.
+that walks the batch image by image in Python, on this project's networks. Unlike Vega's
+step it does not compute the SR network's weight gradients in the generator's backward pass.
 """
 from __future__ import annotations
 

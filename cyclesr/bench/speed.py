@@ -15,7 +15,16 @@ from pathlib import Path
 
 from cyclesr.ops.device import resolve_device
 
-__all__ = ["add_parsers", "run", "bench_step", "bench_data"]
+__all__ = ["add_parsers", "run", "bench_step", "bench_data", "REFERENCES"]
+
+# what ``--reference`` can time next to our step, and how the output names it
+REFERENCES = ("vega", "reimpl")
+_REFERENCE_CODE = {
+    "vega": "Vega's own CycleSR code (noah-vega {version}: its networks and "
+            "CycleSRModel.optimize_CycleSR, as its trainer calls it)",
+    "reimpl": "our re-implementation of the reference's step on this project's networks, "
+              "not Vega's code",
+}
 
 
 def _common(p: argparse.ArgumentParser, config_required: bool = True) -> None:
@@ -43,9 +52,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed blocks; the median is reported")
     p.add_argument("--channels-last", choices=("auto", "true", "false"), default=None,
                    help="weight layout (default: trainer.channels_last); auto = where faster")
-    p.add_argument("--reference", action="store_true",
-                   help="also time a reference-like step (every call separate, SR twice, plain "
-                        "Adam, per-image pool) in alternating blocks and report the speed-up")
+    p.add_argument("--reference", action="append", nargs="?", const="vega", choices=REFERENCES,
+                   help="also time a reference step in alternating blocks and report the speed-up: "
+                        "vega (the default) runs Vega's own CycleSR code (pip install --no-deps "
+                        "noah-vega==1.8.5), reimpl our re-implementation of its step on this "
+                        "project's networks (not Vega's code); give it twice for both")
 
     p = sub.add_parser("data", help="patches per second from the training loader",
                        description="Training samples per second that the loader delivers (its "
@@ -82,9 +93,9 @@ def bench_step(args) -> dict:
     b = args.batch or cfg.dataset.train.batch_size
     p = args.patch or cfg.dataset.train.crop_size
     runners = {"optimised": step_runner(cfg, args.phase, dev, b, p)}
-    if args.reference:
-        from cyclesr.bench.reference_step import reference_runner
-        runners["reference"] = reference_runner(cfg, args.phase, dev, b, p)
+    kinds = list(dict.fromkeys(args.reference or []))
+    for kind in kinds:
+        runners[kind] = _reference_runner(kind, cfg, args.phase, dev, b, p)
     times = measure(runners, dev, b, args.iters, args.warmup, args.repeats)
     out = {**step_header(cfg, args.phase, dev, b, p, args.iters, args.repeats),
            **times["optimised"], **peak_memory(dev)}
@@ -94,15 +105,40 @@ def bench_step(args) -> dict:
         if gflop is not None:
             times[name].update(gflop_per_iter=gflop, gflop_per_s=gflop * 1000 / times[name]["ms_per_iter"])
     out.update({k: times["optimised"][k] for k in ("gflop_per_iter", "gflop_per_s") if k in times["optimised"]})
-    if args.reference:
-        ref = times["reference"]
-        out["reference"] = ref
-        if "gflop_per_iter" in ref and "gflop_per_iter" in out:
-            # the speed-up that fewer FLOPs alone would give, at equal GFLOP/s
-            out["flop_ratio"] = ref["gflop_per_iter"] / out["gflop_per_iter"]
-        out["speedup"] = ref["ms_per_iter"] / out["ms_per_iter"]
-        out["speedup_cpu_time"] = ref["cpu_ms_per_iter"] / out["cpu_ms_per_iter"]
-        out["peak_mem_note"] = "one process ran both steps"
+    refs = [_compared(kind, times[kind], out) for kind in kinds]
+    if refs:  # the first reference named is the one the top-level speed-up is against
+        out["reference"] = refs[0]
+        out.update({k: refs[0][k] for k in ("speedup", "speedup_cpu_time", "flop_ratio") if k in refs[0]})
+        if len(refs) > 1:
+            out["other_references"] = refs[1:]
+        out["peak_mem_note"] = "one process ran all steps"
+    return out
+
+
+def _reference_runner(kind: str, cfg, phase: str, dev, batch: int, patch: int):
+    if kind == "reimpl":
+        from cyclesr.bench.reference_step import reference_runner
+        return reference_runner(cfg, phase, dev, batch, patch)
+    from cyclesr.bench.vega_step import vega_missing, vega_runner
+    why = vega_missing()
+    if why is not None:
+        raise ValueError(f"--reference vega times Vega's own code: {why}; --reference reimpl "
+                         "times our re-implementation of its step instead")
+    return vega_runner(cfg, phase, dev, batch, patch)
+
+
+def _compared(kind: str, ref: dict, ours: dict) -> dict:
+    """A reference's timing with what it is and how our step compares."""
+    version = ""
+    if kind == "vega":
+        from cyclesr.bench.vega_step import vega_version
+        version = vega_version() or "?"
+    out = {"kind": kind, "code": _REFERENCE_CODE[kind].format(version=version), **ref}
+    if "gflop_per_iter" in ref and "gflop_per_iter" in ours:
+        # the speed-up that fewer FLOPs alone would give, at equal GFLOP/s
+        out["flop_ratio"] = ref["gflop_per_iter"] / ours["gflop_per_iter"]
+    out["speedup"] = ref["ms_per_iter"] / ours["ms_per_iter"]
+    out["speedup_cpu_time"] = ref["cpu_ms_per_iter"] / ours["cpu_ms_per_iter"]
     return out
 
 
@@ -189,11 +225,10 @@ def _print_summary(kind: str, r: dict) -> None:
               f"batch {r['batch']}, LR patch {r['lr_patch']}, x{r['scale']}: {r['ms_per_iter']:.1f} ms/iter "
               f"(fastest block {r['ms_per_iter_min']:.1f}), {r['images_per_s']:.2f} images/s, "
               f"peak {r['peak_mem_kind']} {r['peak_mem_mb']:.0f} MiB{_flops(r)}")
-        if "reference" in r:
-            ref = r["reference"]
-            fewer = f"; {r['flop_ratio']:.2f}x from fewer FLOPs alone" if "flop_ratio" in r else ""
-            print(f"reference-like step: {ref['ms_per_iter']:.1f} ms/iter{_flops(ref)}; speed-up "
-                  f"{r['speedup']:.2f}x (CPU time {r['speedup_cpu_time']:.2f}x{fewer})")
+        for ref in ([r["reference"]] if "reference" in r else []) + r.get("other_references", []):
+            fewer = f"; {ref['flop_ratio']:.2f}x from fewer FLOPs alone" if "flop_ratio" in ref else ""
+            print(f"{ref['code']}: {ref['ms_per_iter']:.1f} ms/iter{_flops(ref)}; our speed-up "
+                  f"{ref['speedup']:.2f}x (CPU time {ref['speedup_cpu_time']:.2f}x{fewer})")
     elif kind == "data":
         line = (f"loader: {r['patches_per_s']:.1f} patches/s ({r['workers']} workers, batch "
                 f"{r['batch']}, LR patch {r['lr_patch']}, x{r['scale']})")
