@@ -71,17 +71,24 @@ def memory_formats(channels_last: bool | str, device: torch.device
     """The weight layout of each network, and of the training batch (key ``"batch"``).
 
     ``trainer.channels_last``: true puts everything in channels_last (NHWC), false nothing;
-    ``"auto"`` only where NHWC pays: on a CPU the SR network alone (its oneDNN convolutions are
-    faster in NHWC, while the instance-normalised CycleGAN networks lose in layout copies what
-    their convolutions gain), on CUDA everything (cuDNN's NHWC kernels).
+    ``"auto"`` only where NHWC pays: on CUDA everything (cuDNN's NHWC kernels); on a CPU with
+    AVX-512 the SR network alone (oneDNN's NHWC convolutions there are faster, while the
+    instance-normalised CycleGAN networks lose in normalisation and layout copies what their
+    convolutions gain); on other CPUs (AVX2) nothing, as oneDNN's NHWC kernels there are slower
+    than its NCHW ones.
     """
     cl, cf = torch.channels_last, torch.contiguous_format
     if channels_last == "auto":
         if device.type == "cuda":
             return {k: cl for k in (*NET_NAMES, "batch")}
-        return {**{k: cf for k in NET_NAMES}, "SR": cl, "batch": cf}
+        sr = cl if device.type == "cpu" and _cpu_has_avx512() else cf
+        return {**{k: cf for k in NET_NAMES}, "SR": sr, "batch": cf}
     fmt = cl if channels_last else cf
     return {k: fmt for k in (*NET_NAMES, "batch")}
+
+
+def _cpu_has_avx512() -> bool:
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def apply_memory_formats(model: CycleSRModel, formats: dict[str, torch.memory_format]) -> None:

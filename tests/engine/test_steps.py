@@ -290,3 +290,15 @@ def test_generator_and_discriminator_train_like_the_plain_layers():
             assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
         with torch.no_grad():
             assert torch.allclose(net.eval()(x), twin.eval()(x), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("capability, sr_nhwc", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
+def test_auto_memory_format_on_a_cpu_follows_its_vector_unit(monkeypatch, capability, sr_nhwc):
+    """channels_last: auto puts the SR network in NHWC on CPUs with AVX-512 only (oneDNN's
+    NHWC convolutions are slower than NCHW with AVX2); the CycleGAN networks stay NCHW."""
+    from cyclesr.engine.setup import memory_formats
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    formats = memory_formats("auto", torch.device("cpu"))
+    assert (formats["SR"] == torch.channels_last) == sr_nhwc
+    assert all(formats[k] == torch.contiguous_format for k in ("G", "F", "D_X", "D_Y", "batch"))
