@@ -36,7 +36,7 @@ __all__ = ["CameraJpegGenerator", "LOGIT_SCALE", "start_kernel", "blur_kernel", 
 # logits = LOGIT_SCALE * parameter: Adam moves a parameter by about the learning rate per step,
 # which would leave plain logits nearly where they started over a whole training.
 LOGIT_SCALE = 10.0
-SHARPEN_SIZE = 7  # side of the sharpening kernel (radii up to about 1.5 pixels)
+SHARPEN_SIZE = 7  # side of the sharpening kernel: radii beyond ~1.5 px are cut to it (fit and G alike)
 RANDOM_RADII = (0.7, 3.0)  # radius range (pixels) of random_sharpen: a camera's fine to broad sharpening
 
 
@@ -166,6 +166,7 @@ class CameraJpegGenerator(nn.Module):
 
     @property
     def sharpens(self) -> bool:
+        """Whether G has a learned sharpening (``sharpen``)."""
         return hasattr(self, "sharpen_amount")
 
     def sharpening(self) -> Optional[Tensor]:
@@ -188,12 +189,14 @@ class CameraJpegGenerator(nn.Module):
         spectral = None
         if self.spectral_fit and clean_lr:
             spectral = fit_spectra(real_lr, clean_lr, self.kernel_param.shape[-1], self.sharpens)
-            self._start_from(spectral)
+            self.start_from(spectral)
         return {"images": len(real_lr), "compressed": len(qualities), "qualities": qualities,
                 "range": (low, high) if found else None, "spectral": spectral}
 
     @torch.no_grad()
-    def _start_from(self, fit: dict) -> None:
+    def start_from(self, fit: dict) -> None:
+        """Set the blur (a Gaussian), noise level and, if G sharpens, the sharpening from a dict
+        such as ``fit_spectra`` returns."""
         kernel = gaussian_kernel(torch.tensor(fit["blur_sigma"], dtype=torch.float64), self.kernel_param.shape[-1])
         self.kernel_param.copy_((kernel.clamp_min(1e-12).log() / LOGIT_SCALE).to(self.kernel_param.dtype))
         self.beta.fill_(fit["noise_std"])

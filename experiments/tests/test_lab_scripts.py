@@ -70,3 +70,9 @@ def test_noref_train_writes_loadable_features(tmp_path):
     out = tmp_path / "features.safetensors"
     _script("noref_train", "--out", out, "--patches", 40, "--steps", 3)
     assert PatchFeatures.trained(out)(torch.rand(1, 3, 32, 32)).ndim == 2
+
+
+def test_fixed_degradation_scores_an_sr_network_trained_on_the_given_camera(bench_run):
+    out = json.loads(_script("fixed_degradation", bench_run, "--preset", "tiny", "--sigma", "0.7",
+                             "--sharpen-max", "0.8", "--noise-max", "0.01").strip().splitlines()[-1])
+    assert out["args"]["sharpen_max"] == 0.8 and np.isfinite(out["scores"]["psnr_y"])

@@ -80,7 +80,7 @@ def test_spectral_fit_recovers_a_known_degradation_from_unpaired_images():
     clean LR = another set: the fitted degradation has the known one's spectrum."""
     torch.manual_seed(0)
     truth = CameraJpegGenerator(sharpen=True)
-    truth._start_from({"blur_sigma": 0.8, "sharpen_amount": 0.6, "sharpen_radius": 1.0, "noise_std": 0.01})
+    truth.start_from({"blur_sigma": 0.8, "sharpen_amount": 0.6, "sharpen_radius": 1.0, "noise_std": 0.01})
     with torch.no_grad():
         real = list(truth(_natural(8, 64, 1)))
     fit = fit_spectra(real, list(_natural(8, 64, 2)), 5, sharpen=True, steps=150)
