@@ -11,7 +11,8 @@ output images; the pieces pass everything as arguments and return values.
 
 Speed at the same mathematics:
 - generator calls that share weights run as one batched call when normalisation is per sample
-  (instance norm or none), so G and F each run twice per iteration instead of three times;
+  (instance norm or none): F on Y and X, G on X, Y and F(Y), F on G(X), three calls instead of
+  six (``generate``);
 - each discriminator judges real and buffered fake images in one call (also only when exact);
 - in the joint phase one SR forward/backward on G(X) serves both the generator's SR loss
   (weight ``cycleSR_lam``) and the SR network's own update (weight ``SR_lam``): the SR

@@ -4,7 +4,8 @@ A measurement is ``repeats`` blocks of ``iters`` iterations after ``warmup`` ite
 reported time per iteration is the median over the blocks (robust on a shared machine), with
 the fastest block and the process CPU time beside it. ``measure`` interleaves the blocks of
 several steps in one process (``cyclesr bench step --reference`` compares the optimised step
-with a reference-like one that way), so that all see the same machine load.
+with Vega's own step, or with our re-implementation of it, that way), so that all see the same
+machine load.
 """
 from __future__ import annotations
 
