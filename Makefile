@@ -19,6 +19,9 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	# torchvision dependency has no build that works with the CPU torch wheel; einops is the
 	# one other dependency it imports at import time.
 	$(PY) -m pip install --quiet --no-deps "spandrel>=0.4,<0.5" "einops>=0.7"
+	# Vega's own CycleSR code (bench step --reference vega), --no-deps: its tests build Vega's
+	# networks and step next to ours; nothing else of Vega's platform is imported.
+	$(PY) -m pip install --quiet --no-deps "noah-vega==1.8.5"
 	touch $@
 
 install: $(VENV)/.installed
