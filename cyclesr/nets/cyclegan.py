@@ -74,7 +74,21 @@ def _group_norm_instance_norms(net: nn.Module) -> None:
             m.__class__ = InstanceNorm
 
 
-class ImageConv2d(nn.Conv2d):
+class _CpuTrainingConv2d(nn.Conv2d):
+    """A convolution computed another way (``_eager``) when that is faster; TorchScript export
+    gets the plain convolution."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # TorchScript export: the plain convolution
+            return self._conv_forward(x, self.weight, self.bias)
+        return self._eager(x)
+
+    @torch.jit.unused
+    def _eager(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.weight, self.bias)
+
+
+class ImageConv2d(_CpuTrainingConv2d):
     """The generator's last convolution (many channels to an image's few, large kernel),
     computed when training on a CPU as a 1x1 convolution to ``out_channels * k * k`` tap maps
     followed by ``fold``, which adds each tap map shifted by its kernel offset: the same sums
@@ -84,16 +98,11 @@ class ImageConv2d(nn.Conv2d):
     channels_last, strides) it is the plain ``nn.Conv2d``; parameters and state dict are
     the same."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting():  # TorchScript export: the plain convolution
-            return self._conv_forward(x, self.weight, self.bias)
-        return self._eager(x)
-
     @torch.jit.unused
     def _eager(self, x: torch.Tensor) -> torch.Tensor:
         fold_pays = _cpu_training_path(self, x) and self.stride == (1, 1)
         if not fold_pays:
-            return super().forward(x)
+            return self._conv_forward(x, self.weight, self.bias)
         out_ch, in_ch, kh, kw = self.weight.shape
         (ph, pw), (h, w) = self.padding, x.shape[-2:]
         # tap (i, j) of output channel o: channel o * kh * kw + (kh-1-i) * kw + (kw-1-j), the
@@ -105,26 +114,21 @@ class ImageConv2d(nn.Conv2d):
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
 
-class PatchConv2d(nn.Conv2d):
+class PatchConv2d(_CpuTrainingConv2d):
     """A discriminator conv whose output map is tiny (at most 9 positions, the last layers
     on small patches) and wide (256 channels or more), computed when training on a CPU as
     ``unfold`` and one matrix product per sample: the same sums of products (up to rounding)
     in a kernel that stays fast where oneDNN's convolution, tuned for larger maps, does not.
     Everywhere else it is the plain ``nn.Conv2d``; parameters and state dict are the same."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting():  # TorchScript export: the plain convolution
-            return self._conv_forward(x, self.weight, self.bias)
-        return self._eager(x)
-
     @torch.jit.unused
     def _eager(self, x: torch.Tensor) -> torch.Tensor:
         if not (_cpu_training_path(self, x) and self.out_channels >= 256):
-            return super().forward(x)
+            return self._conv_forward(x, self.weight, self.bias)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         oh, ow = (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
         if oh * ow > 9:
-            return super().forward(x)
+            return self._conv_forward(x, self.weight, self.bias)
         cols = nnf.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))
         out = torch.matmul(self.weight.view(self.out_channels, -1), cols)
         if self.bias is not None:
