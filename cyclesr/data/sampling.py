@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from torch import Tensor
@@ -89,12 +89,14 @@ def _centre(image: Tensor, max_side: Optional[int], multiple: int) -> Tensor:
 
 
 def sample_images(folder: str | Path, n: int, seed: int = 0, multiple: int = 1,
-                  max_side: Optional[int] = None) -> list[Tensor]:
+                  max_side: Optional[int] = None,
+                  transform: Optional[Callable[[Tensor], Tensor]] = None) -> list[Tensor]:
     """Up to ``n`` of the folder's usable images (``usable_images``; a seeded random choice, in
     file order), each cropped at the bottom/right to a multiple of ``multiple`` (so an HR image
     downscales exactly); with ``max_side``, the centre of each image at most that many pixels
-    high and wide (a multiple of ``multiple``), so that a sample of large photos stays small. An
-    image that fails to decode in full (a truncated file whose header reads) is warned about and
+    high and wide (a multiple of ``multiple``), so that a sample of large photos stays small;
+    ``transform`` is applied to each image as it is read (e.g. a downscale: only the results are
+    kept in memory). An image that fails to decode in full (a truncated file whose header reads) is warned about and
     replaced by the next usable one in file order."""
     paths, _ = usable_images(folder, max(multiple, 1))
     rng = np.random.default_rng(seed)
@@ -104,7 +106,8 @@ def sample_images(folder: str | Path, n: int, seed: int = 0, multiple: int = 1,
     for index in chosen:
         while index is not None:
             try:
-                images.append(_centre(crop_to_multiple(load_rgb(paths[index]), multiple), max_side, multiple))
+                image = _centre(crop_to_multiple(load_rgb(paths[index]), multiple), max_side, multiple)
+                images.append(transform(image) if transform is not None else image)
                 break
             except (ImageReadError, OSError) as err:
                 warnings.warn(f"skipping an image that cannot be used: {err}", stacklevel=2)

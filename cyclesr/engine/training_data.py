@@ -10,13 +10,13 @@ from torch import nn
 
 from cyclesr.config import Config, ConfigError, is_fit
 from cyclesr.data.datasets import pil_bicubic_downscale
-from cyclesr.ops.resize import bicubic_downscale
 from cyclesr.data.degrade import Recipe
 from cyclesr.data.loader import train_loader
 from cyclesr.data.sampling import sample_images
 from cyclesr.engine import dist
 from cyclesr.engine.schedule import MixRamp
 from cyclesr.eval.fit import fit_recipe_from_folders
+from cyclesr.ops.resize import bicubic_downscale
 
 # Side (LR pixels) of the centre of each image the calibration reads: enough for the JPEG grid and
 # a spectrum, small enough that a sample of large photos fits in memory.
@@ -78,8 +78,8 @@ def calibrate_generator(G: nn.Module, real_lr_dir: str | Path, announce: bool, n
     real = sample_images(real_lr_dir, n_images, seed=0, max_side=_CALIBRATION_SIDE)
     if getattr(G, "spectral_fit", False) and hr_dir is not None:
         downscale = pil_bicubic_downscale if x_resize == "pil" else bicubic_downscale
-        clean = [downscale(hr, scale) for hr in sample_images(hr_dir, n_images, seed=0, multiple=scale,
-                                                                max_side=_CALIBRATION_SIDE * scale)]
+        clean = sample_images(hr_dir, n_images, seed=0, multiple=scale, max_side=_CALIBRATION_SIDE * scale,
+                              transform=lambda hr: downscale(hr, scale))
         found = calibrate(real, clean)
     else:
         found = calibrate(real)

@@ -20,6 +20,7 @@ variants of this generator use them too.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional, Sequence
 
 import torch
@@ -188,8 +189,12 @@ class CameraJpegGenerator(nn.Module):
         self.jpeg_quality.copy_(torch.tensor([low, high], dtype=self.jpeg_quality.dtype))
         spectral = None
         if self.spectral_fit and clean_lr:
-            spectral = fit_spectra(real_lr, clean_lr, self.kernel_param.shape[-1], self.sharpens)
-            self.start_from(spectral)
+            try:
+                spectral = fit_spectra(real_lr, clean_lr, self.kernel_param.shape[-1], self.sharpens)
+            except ValueError as err:  # images too small for a spectrum: keep the default start
+                warnings.warn(f"G keeps its default blur and noise: {err}", stacklevel=2)
+            else:
+                self.start_from(spectral)
         return {"images": len(real_lr), "compressed": len(qualities), "qualities": qualities,
                 "range": (low, high) if found else None, "spectral": spectral}
 

@@ -133,3 +133,11 @@ def test_blur_each_matches_blur_per_image():
     kernels = torch.stack([sharpen_kernel(torch.tensor(a), torch.tensor(1.0)) for a in (0.0, 0.5, 1.0)])
     each = blur_each(x, kernels)
     assert all(torch.allclose(each[i:i + 1], blur(x[i:i + 1], kernels[i]), atol=1e-6) for i in range(3))
+
+
+def test_images_too_small_for_a_spectrum_keep_the_default_start():
+    G = CameraJpegGenerator(spectral_fit=True)
+    before = G.kernel().detach().clone()
+    with pytest.warns(UserWarning, match="default blur"):
+        assert G.calibrate([torch.rand(3, 20, 20)] * 2, [torch.rand(3, 20, 20)] * 2)["spectral"] is None
+    assert torch.equal(G.kernel().detach(), before)
