@@ -59,11 +59,11 @@ def blur_kernel(kernel_param: Tensor) -> Tensor:
 
 def gaussian_kernel(sigma: Tensor, size: int) -> Tensor:
     """A (size, size) Gaussian of standard deviation ``sigma`` pixels, summing to 1
-    (differentiable in sigma)."""
+    (differentiable in sigma); sigma of shape (N,) gives (N, size, size)."""
     t = torch.arange(size, dtype=sigma.dtype, device=sigma.device) - size // 2
-    g = torch.exp(-0.5 * (t / sigma.clamp_min(1e-3)).square())
-    g = g / g.sum()
-    return g.view(-1, 1) * g.view(1, -1)
+    g = torch.exp(-0.5 * (t / sigma.clamp_min(1e-3).unsqueeze(-1)).square())
+    g = g / g.sum(-1, keepdim=True)
+    return g.unsqueeze(-1) * g.unsqueeze(-2)
 
 
 def sharpen_kernel(amount: Tensor, radius: Tensor, size: int = SHARPEN_SIZE) -> Tensor:
@@ -72,11 +72,8 @@ def sharpen_kernel(amount: Tensor, radius: Tensor, size: int = SHARPEN_SIZE) -> 
     < 0 softens. Batched: amount and radius of shape (N,) give (N, size, size)."""
     delta = torch.zeros(size, size, dtype=amount.dtype, device=amount.device)
     delta[size // 2, size // 2] = 1.0
-    if amount.dim() == 0:
-        return (1 + amount) * delta - amount * gaussian_kernel(radius, size)
-    gauss = torch.stack([gaussian_kernel(r, size) for r in radius])
-    a = amount.view(-1, 1, 1)
-    return (1 + a) * delta - a * gauss
+    a = amount[..., None, None]
+    return (1 + a) * delta - a * gaussian_kernel(radius, size)
 
 
 def blur_each(x: Tensor, kernels: Tensor) -> Tensor:
