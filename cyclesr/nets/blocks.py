@@ -1,4 +1,5 @@
-"""Building blocks shared by the networks: norm layers, residual blocks, upsamplers, init."""
+"""Building blocks shared by the networks: norm layers, residual blocks, upsamplers, init, and
+the convolution that trains faster on a CPU as tap maps and ``fold`` (``ImageConv2d``)."""
 from __future__ import annotations
 
 import torch
@@ -17,6 +18,10 @@ __all__ = [
     "check_scale",
     "pad_to_multiple",
     "init_weights",
+    "plain_eager",
+    "cpu_training_path",
+    "CpuTrainingConv2d",
+    "ImageConv2d",
 ]
 
 NORM_KINDS = ("batch", "instance", "none")
@@ -166,3 +171,61 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
+
+
+def plain_eager() -> bool:
+    """Not inside an export, a trace or torch.compile: the faster training formulations
+    (``ImageConv2d`` and those of ``cyclegan``) are for eager training only; everything else
+    sees the standard layers."""
+    return not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_compiling())
+
+
+def cpu_training_path(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """Whether a conv may take one of the CPU training formulations: training with gradients
+    on a CPU, NCHW float32/64 without autocast, no groups, no dilation, zero padding given as
+    numbers."""
+    return (conv.training and torch.is_grad_enabled() and x.device.type == "cpu" and x.dim() == 4
+            and x.is_contiguous() and x.dtype in (torch.float32, torch.float64)
+            and not torch.is_autocast_enabled("cpu") and conv.groups == 1
+            and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str) and plain_eager())
+
+
+class CpuTrainingConv2d(nn.Conv2d):
+    """A convolution computed another way (``_eager``) when that is faster; TorchScript export
+    gets the plain convolution."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # TorchScript export: the plain convolution
+            return self._conv_forward(x, self.weight, self.bias)
+        return self._eager(x)
+
+    @torch.jit.unused
+    def _eager(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.weight, self.bias)
+
+
+class ImageConv2d(CpuTrainingConv2d):
+    """A network's last convolution (many channels to an image's few), computed when training
+    on a CPU as one batched matrix product to ``out_channels * kh * kw`` tap maps followed by
+    ``fold``, which adds each tap map shifted by its kernel offset: the same sums of products
+    (up to rounding). A convolution with 3 output channels runs several times below the CPU's
+    speed forward and backward in oneDNN; the matrix products (MKL's, whatever the thread
+    count, where a 1x1 convolution would go back to oneDNN with several threads) and ``fold``
+    do not. Everywhere else (evaluation, export, CUDA, channels_last, strides) it is the plain
+    ``nn.Conv2d``; parameters and state dict are the same."""
+
+    @torch.jit.unused
+    def _eager(self, x: torch.Tensor) -> torch.Tensor:
+        if not (cpu_training_path(self, x) and self.stride == (1, 1)):
+            return self._conv_forward(x, self.weight, self.bias)
+        out_ch, in_ch, kh, kw = self.weight.shape
+        (ph, pw), (b, h, w) = self.padding, (x.shape[0], *x.shape[-2:])
+        # tap (i, j) of output channel o: row o * kh * kw + (kh-1-i) * kw + (kw-1-j), the
+        # order in which fold adds block offsets
+        taps = self.weight.flip(2, 3).permute(0, 2, 3, 1).reshape(out_ch * kh * kw, in_ch)
+        maps = torch.bmm(taps.expand(b, -1, -1), x.flatten(2))
+        out = F.fold(maps, (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1), (kh, kw),
+                       padding=(kh - 1 - ph, kw - 1 - pw))
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)

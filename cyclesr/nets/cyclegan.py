@@ -9,7 +9,7 @@ pytorch-CycleGAN-and-pix2pix for ``up_mode="transpose"`` with instance or batch 
 
 On a CPU some layers compute the same results another way, faster: instance norms run as
 group norm (``InstanceNorm``) and, in training, the generator's last conv as tap maps and
-``fold`` (``ImageConv2d``) and the discriminator's convs on tiny maps as ``unfold`` and a
+``fold`` (``blocks.ImageConv2d``) and the discriminator's convs on tiny maps as ``unfold`` and a
 matrix product (``PatchConv2d``); exported, traced and compiled networks see the plain layers.
 """
 from __future__ import annotations
@@ -18,31 +18,14 @@ import torch
 import torch.nn.functional as nnf
 from torch import nn
 
-from .blocks import PADDINGS, ResnetBlock, check_norm, init_weights, norm_layer, pad_to_multiple
+from .blocks import (PADDINGS, CpuTrainingConv2d, ImageConv2d, ResnetBlock, check_norm,
+                     cpu_training_path, init_weights, norm_layer, pad_to_multiple, plain_eager)
 from .registry import register_net
 
 __all__ = ["ResnetGenerator", "NLayerDiscriminator", "HighPassDiscriminator", "UP_MODES",
            "InstanceNorm", "ImageConv2d", "PatchConv2d"]
 
 UP_MODES = ("transpose", "pixelshuffle", "resize")
-
-
-def _plain_eager() -> bool:
-    """Not inside an export, a trace or torch.compile: the faster training formulations below
-    are for eager training only; everything else sees the standard layers."""
-    return not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
-                or torch.compiler.is_compiling())
-
-
-def _cpu_training_path(conv: nn.Conv2d, x: torch.Tensor) -> bool:
-    """Whether a conv may take one of the CPU training formulations below: training with
-    gradients on a CPU, NCHW float32/64 without autocast, no groups, no dilation, zero
-    padding given as numbers."""
-    return (conv.training and torch.is_grad_enabled() and x.device.type == "cpu" and x.dim() == 4
-            and x.is_contiguous() and x.dtype in (torch.float32, torch.float64)
-            and not torch.is_autocast_enabled("cpu") and conv.groups == 1
-            and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
-            and not isinstance(conv.padding, str) and _plain_eager())
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -61,7 +44,7 @@ class InstanceNorm(nn.InstanceNorm2d):
     @torch.jit.unused
     def _eager(self, x: torch.Tensor) -> torch.Tensor:
         if (x.dim() != 4 or x.device.type != "cpu" or self.affine or self.track_running_stats
-                or not _plain_eager()):
+                or not plain_eager()):
             return super().forward(x)
         return nnf.group_norm(x, x.shape[1], eps=self.eps)
 
@@ -74,66 +57,30 @@ def _group_norm_instance_norms(net: nn.Module) -> None:
             m.__class__ = InstanceNorm
 
 
-class _CpuTrainingConv2d(nn.Conv2d):
-    """A convolution computed another way (``_eager``) when that is faster; TorchScript export
-    gets the plain convolution."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting():  # TorchScript export: the plain convolution
-            return self._conv_forward(x, self.weight, self.bias)
-        return self._eager(x)
-
-    @torch.jit.unused
-    def _eager(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(x, self.weight, self.bias)
-
-
-class ImageConv2d(_CpuTrainingConv2d):
-    """The generator's last convolution (many channels to an image's few, large kernel),
-    computed when training on a CPU as a 1x1 convolution to ``out_channels * k * k`` tap maps
-    followed by ``fold``, which adds each tap map shifted by its kernel offset: the same sums
-    of products (up to rounding), as one matrix product wide enough for oneDNN's kernels
-    instead of a convolution with 3 output channels, which runs several times below the
-    CPU's speed forward and backward. Everywhere else (evaluation, export, CUDA,
-    channels_last, strides) it is the plain ``nn.Conv2d``; parameters and state dict are
-    the same."""
-
-    @torch.jit.unused
-    def _eager(self, x: torch.Tensor) -> torch.Tensor:
-        fold_pays = _cpu_training_path(self, x) and self.stride == (1, 1)
-        if not fold_pays:
-            return self._conv_forward(x, self.weight, self.bias)
-        out_ch, in_ch, kh, kw = self.weight.shape
-        (ph, pw), (h, w) = self.padding, x.shape[-2:]
-        # tap (i, j) of output channel o: channel o * kh * kw + (kh-1-i) * kw + (kw-1-j), the
-        # order in which fold adds block offsets
-        taps = self.weight.flip(2, 3).permute(0, 2, 3, 1).reshape(out_ch * kh * kw, in_ch, 1, 1)
-        maps = nnf.conv2d(x, taps).flatten(2)
-        out = nnf.fold(maps, (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1), (kh, kw),
-                       padding=(kh - 1 - ph, kw - 1 - pw))
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
-
-
-class PatchConv2d(_CpuTrainingConv2d):
+class PatchConv2d(CpuTrainingConv2d):
     """A discriminator conv whose output map is tiny (at most 9 positions, the last layers
     on small patches) and wide (256 channels or more), computed when training on a CPU as
-    ``unfold`` and one matrix product per sample: the same sums of products (up to rounding)
-    in a kernel that stays fast where oneDNN's convolution, tuned for larger maps, does not.
-    Everywhere else it is the plain ``nn.Conv2d``; parameters and state dict are the same."""
+    ``unfold`` and one matrix product for the whole batch: the same sums of products (up to
+    rounding) in a kernel that stays fast where oneDNN's convolution, tuned for larger maps,
+    does not. Everywhere else it is the plain ``nn.Conv2d``; parameters and state dict are the
+    same."""
 
     @torch.jit.unused
     def _eager(self, x: torch.Tensor) -> torch.Tensor:
-        if not (_cpu_training_path(self, x) and self.out_channels >= 256):
+        if not (cpu_training_path(self, x) and self.out_channels >= 256):
             return self._conv_forward(x, self.weight, self.bias)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         oh, ow = (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
         if oh * ow > 9:
             return self._conv_forward(x, self.weight, self.bias)
+        # all samples' patches side by side: one product reads the (large) weight once, and
+        # so does the input gradient's, when the discriminator is frozen as well
         cols = nnf.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))
-        out = torch.matmul(self.weight.view(self.out_channels, -1), cols)
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1)
-        return out.view(x.shape[0], self.out_channels, oh, ow)
+        cols = cols.transpose(0, 1).reshape(cols.shape[1], -1)
+        weight = self.weight.view(self.out_channels, -1)
+        out = (torch.mm(weight, cols) if self.bias is None
+               else torch.addmm(self.bias.view(-1, 1), weight, cols))
+        return out.view(self.out_channels, x.shape[0], oh, ow).transpose(0, 1).contiguous()
 
 
 def _upsample_layer(in_ch: int, out_ch: int, up_mode: str, bias: bool) -> list[nn.Module]:

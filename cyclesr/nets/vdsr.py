@@ -7,15 +7,17 @@ the end with pixel shuffle, like the reference (old BasicSR's SRResNet layout):
             -> log2(upscale) x (conv to 4nf, PixelShuffle(2), ReLU) -> conv3x3 + ReLU -> conv3x3
 
 Every conv has a bias and BatchNorm is affine, which gives the reference's 1,114,051 parameters
-for the defaults. Output is not clamped: training uses the raw output.
+for the defaults. Output is not clamped: training uses the raw output. The last conv (to the
+image's channels, at HR size) trains on a CPU as tap maps and ``fold`` (``blocks.ImageConv2d``);
+its parameters and state dict are those of ``nn.Conv2d``.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .blocks import (ResidualBlock, check_norm, check_scale, conv_norm_act, init_weights,
-                     pixelshuffle_upsampler)
+from .blocks import (ImageConv2d, ResidualBlock, check_norm, check_scale, conv_norm_act,
+                     init_weights, pixelshuffle_upsampler)
 from .registry import register_net
 
 __all__ = ["VDSR", "SRResNet"]
@@ -36,7 +38,7 @@ class _ReferenceSR(nn.Module):
         self.body = nn.Sequential(*blocks, conv_norm_act(SR_nf, SR_nf, norm, act=False))
         self.upsample = pixelshuffle_upsampler(SR_nf, self.scale, act=True)
         self.tail = nn.Sequential(nn.Conv2d(SR_nf, SR_nf, 3, padding=1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(SR_nf, output_nc, 3, padding=1))
+                                  ImageConv2d(SR_nf, output_nc, 3, padding=1))
         init_weights(self, "normal", 0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -292,6 +292,31 @@ def test_generator_and_discriminator_train_like_the_plain_layers():
             assert torch.allclose(net.eval()(x), twin.eval()(x), rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["VDSR", "SRResNet"])
+def test_sr_network_trains_like_the_plain_layers(name):
+    """The SR network's last conv (tap maps and fold when training on a CPU): outputs and
+    gradients of the same network with a plain nn.Conv2d (float64); same state dict."""
+    from cyclesr.nets.blocks import ImageConv2d
+    from cyclesr.nets.registry import create_net
+
+    kwargs = {"SR_nb": 2, "SR_nf": 8, "SR_norm_type": "batch", "upscale": 4}
+    torch.manual_seed(0)
+    net = create_net(name, **kwargs).double()
+    assert isinstance(net.tail[-1], ImageConv2d)
+    twin = create_net(name, **kwargs).double()
+    twin.tail[-1].__class__ = torch.nn.Conv2d
+    twin.load_state_dict(net.state_dict())
+    assert net.state_dict().keys() == twin.state_dict().keys()
+    x = torch.rand(2, 3, 9, 7, dtype=torch.float64, requires_grad=True)
+    out, ref = net(x), twin(x)
+    assert out.shape == ref.shape == (2, 3, 36, 28)
+    assert torch.allclose(out, ref, rtol=1e-9, atol=1e-10)
+    g = torch.rand_like(ref)
+    for a, b in zip(torch.autograd.grad(out, [x, *net.parameters()], g),
+                    torch.autograd.grad(ref, [x, *twin.parameters()], g)):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
 @pytest.mark.parametrize("capability, sr_nhwc", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
 def test_auto_memory_format_on_a_cpu_follows_its_vector_unit(monkeypatch, capability, sr_nhwc):
     """channels_last: auto puts the SR network in NHWC on CPUs with AVX-512 only (oneDNN's
