@@ -317,6 +317,27 @@ def test_sr_network_trains_like_the_plain_layers(name):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("max_norm", [1e-3, 1e6])
+@pytest.mark.parametrize("nan", [False, True])
+def test_clipping_equals_clip_grad_norm(max_norm, nan):
+    """The steps' clipping (no multiplication by 1 on a CPU) leaves exactly the gradients of
+    torch's clip_grad_norm_, clipped or not, and with a non-finite gradient."""
+    from cyclesr.engine.step_tools import _clip_grad_norm
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 3, 1)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.rand(2, 3, 8, 8)
+    for net in nets:
+        net(x).square().sum().backward()
+        if nan:
+            net[1].bias.grad[0] = float("nan")
+    _clip_grad_norm(nets[0], max_norm)
+    torch.nn.utils.clip_grad_norm_(nets[1].parameters(), max_norm, foreach=True)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0, equal_nan=True)
+
+
 @pytest.mark.parametrize("capability, sr_nhwc", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
 def test_auto_memory_format_on_a_cpu_follows_its_vector_unit(monkeypatch, capability, sr_nhwc):
     """channels_last: auto puts the SR network in NHWC on CPUs with AVX-512 only (oneDNN's
