@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from typing import Optional
 
@@ -74,8 +75,8 @@ def memory_formats(channels_last: bool | str, device: torch.device
     ``"auto"`` only where NHWC pays: on CUDA everything (cuDNN's NHWC kernels); on a CPU with
     AVX-512 the SR network alone (oneDNN's NHWC convolutions there are faster, while the
     instance-normalised CycleGAN networks lose in normalisation and layout copies what their
-    convolutions gain); on other CPUs (AVX2) nothing, as oneDNN's NHWC kernels there are slower
-    than its NCHW ones.
+    convolutions gain); on other CPUs (AVX2), or with oneDNN limited to AVX2, nothing, as
+    oneDNN's NHWC kernels there are slower than its NCHW ones.
     """
     cl, cf = torch.channels_last, torch.contiguous_format
     if channels_last == "auto":
@@ -88,7 +89,13 @@ def memory_formats(channels_last: bool | str, device: torch.device
 
 
 def _cpu_has_avx512() -> bool:
-    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    """AVX-512 for both ATen's kernels and oneDNN's convolutions: the CPU has it, and neither
+    ``ATEN_CPU_CAPABILITY`` nor oneDNN's ISA cap (``ONEDNN_MAX_CPU_ISA``, formerly
+    ``DNNL_MAX_CPU_ISA``, e.g. ``AVX2``) holds the process below it."""
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL"
+    return cap.upper().startswith(("AVX512", "AVX10", "ALL", "DEFAULT"))
 
 
 def apply_memory_formats(model: CycleSRModel, formats: dict[str, torch.memory_format]) -> None:

@@ -345,6 +345,20 @@ def test_auto_memory_format_on_a_cpu_follows_its_vector_unit(monkeypatch, capabi
     from cyclesr.engine.setup import memory_formats
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
     formats = memory_formats("auto", torch.device("cpu"))
     assert (formats["SR"] == torch.channels_last) == sr_nhwc
     assert all(formats[k] == torch.contiguous_format for k in ("G", "F", "D_X", "D_Y", "batch"))
+
+
+@pytest.mark.parametrize("isa, sr_nhwc", [("AVX2", False), ("avx2_vnni", False), ("SSE41", False),
+                                          ("AVX512_CORE_BF16", True), ("ALL", True), ("", True)])
+def test_auto_memory_format_follows_onednn_isa_cap(monkeypatch, isa, sr_nhwc):
+    """On an AVX-512 CPU, oneDNN limited below AVX-512 (ONEDNN_MAX_CPU_ISA) counts as AVX2."""
+    from cyclesr.engine.setup import memory_formats
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    assert (memory_formats("auto", torch.device("cpu"))["SR"] == torch.channels_last) == sr_nhwc
