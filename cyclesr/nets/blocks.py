@@ -226,6 +226,28 @@ class ImageConv2d(CpuTrainingConv2d):
         # order in which fold adds block offsets
         taps = self.weight.flip(2, 3).permute(0, 2, 3, 1).reshape(out_ch * kh * kw, in_ch)
         maps = torch.bmm(taps.expand(b, -1, -1), x.flatten(2))
-        out = F.fold(maps, (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1), (kh, kw),
-                       padding=(kh - 1 - ph, kw - 1 - pw))
+        out = _Fold.apply(maps, (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1), (kh, kw),
+                          (kh - 1 - ph, kw - 1 - pw))
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+
+class _Fold(torch.autograd.Function):
+    """``F.fold`` with stride 1 of maps laid out as ``(B, C * kh * kw, H + 2p - kh + 1, ...)``,
+    computed as kh * kw shifted additions: the same sums, several times faster on a CPU than
+    ``fold``'s kernel, which runs on one thread. Backward: ``unfold``, as ``fold``'s own."""
+
+    @staticmethod
+    def forward(ctx, maps, size, kernel, padding):
+        (h, w), (kh, kw), (ph, pw) = size, kernel, padding
+        ly, lx = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
+        taps = maps.view(maps.shape[0], -1, kh, kw, ly, lx)
+        full = maps.new_zeros(maps.shape[0], taps.shape[1], h + 2 * ph, w + 2 * pw)
+        for i in range(kh):
+            for j in range(kw):
+                full[:, :, i:i + ly, j:j + lx] += taps[:, :, i, j]
+        ctx.kernel, ctx.padding = kernel, padding
+        return full[:, :, ph:ph + h, pw:pw + w].contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return F.unfold(grad, ctx.kernel, padding=ctx.padding), None, None, None
