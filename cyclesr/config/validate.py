@@ -121,8 +121,15 @@ def validate_config(cfg: Config) -> None:
         _positive(cfg, f"model.cyclegan.{key}", getattr(gan, key), allow_zero=True)
     for key in ("SR_lam", "cycleSR_lam", "grad_clip", "ema_decay"):
         _positive(cfg, f"model.{key}", getattr(m, key), allow_zero=True)
-    for key in ("cyc_lr", "SR_lr"):
-        _positive(cfg, f"model.{key}", getattr(m, key))
+    _positive(cfg, "model.SR_lr", m.SR_lr)
+    _positive(cfg, "model.cyc_lr", m.cyc_lr, allow_zero=True)
+    if m.cyc_lr == 0:  # G, F and the discriminators stay as they are (a calibrated G)
+        if m.cycleSR_lam > 0:
+            _fail(cfg, "model.cycleSR_lam", "0 when model.cyc_lr is 0 (G is not trained, so the SR loss "
+                  "cannot train it)", m.cycleSR_lam)
+        if t.warmup_epochs > 0:
+            _fail(cfg, "trainer.warmup_epochs", "0 when model.cyc_lr is 0 (nothing trains in the warm-up "
+                  "then)", t.warmup_epochs)
     for key in ("beta1", "beta2", "ema_decay"):
         if not 0 <= getattr(m, key) < 1:
             _fail(cfg, f"model.{key}", "in [0, 1)", getattr(m, key))

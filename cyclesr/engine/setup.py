@@ -64,7 +64,7 @@ def make_settings(cfg: Config, device: torch.device, model: Optional[CycleSRMode
                         lambda_lowfreq=gan.lambda_lowfreq,
                         SR_lam=m.SR_lam, cycleSR_lam=m.cycleSR_lam, grad_clip=m.grad_clip,
                         batch_generators=batch_generators, batch_discriminators=batch_discriminators,
-                        autocast=autocast)
+                        train_transfer=m.cyc_lr > 0, autocast=autocast)
 
 
 def memory_formats(channels_last: bool | str, device: torch.device

@@ -47,6 +47,7 @@ class StepSettings:
     grad_clip: float = 50.0
     batch_generators: bool = True      # exact only with per-sample normalisation
     batch_discriminators: bool = True
+    train_transfer: bool = True        # False (model.cyc_lr: 0): G, F and the discriminators stay as they are
     autocast: Callable[[], contextlib.AbstractContextManager] = field(
         default=contextlib.nullcontext)
     # makes a per-process "loss is finite" flag the same on every process (the minimum over

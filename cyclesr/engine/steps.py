@@ -205,6 +205,21 @@ def joint_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings,
     return _result(ok_d and ok_g, {**losses, **d_losses, "G_total": total}, batch, out, sr=sr_out)
 
 
+def frozen_transfer_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings) -> dict:
+    """Joint phase with the transfer networks frozen (``model.cyc_lr: 0``: a G calibrated on
+    the data and kept as it is): the SR network alone trains on (G(X), HR) with weight
+    ``SR_lam``, as in the joint step; F and the discriminators are not run."""
+    with torch.no_grad(), s.autocast():
+        fake_y = nets.G(batch["clean_lr"])
+    opt.sr.zero_grad(set_to_none=True)
+    loss, sr_out = sr_loss_on_fakes(nets, batch, fake_y, s)
+    backward(s.SR_lam * loss, opt)
+    ok = finish_update(opt, (opt.sr,), (nets.SR,), s, loss)
+    return {"ok": ok, "losses": {"sr": loss.detach()},
+            "images": {"hr": batch["hr"], "clean_lr": batch["clean_lr"], "real_lr": batch["real_lr"],
+                       "fake_real_lr": fake_y, "sr": sr_out.detach()}}
+
+
 def pretrain_step(nets: StepNets, opt: StepOptim, batch: dict, s: StepSettings) -> dict:
     """SR pretraining on bicubic pairs (X -> HR), weight 1, as the reference."""
     x, hr = batch["clean_lr"], batch["hr"]
@@ -223,4 +238,6 @@ def run_step(phase: str, nets: StepNets, opt: StepOptim, batch: dict, s: StepSet
     """One iteration of the phase named ``phase`` (``cyclesr.engine.schedule``'s names)."""
     if phase == PRETRAIN:
         return pretrain_step(nets, opt, batch, s)
+    if phase == JOINT and not s.train_transfer:
+        return frozen_transfer_step(nets, opt, batch, s)
     return (joint_step if phase == JOINT else transfer_step)(nets, opt, batch, s, buffers)

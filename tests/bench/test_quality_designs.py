@@ -66,6 +66,26 @@ def test_every_design_gives_the_sr_network_the_same_budget():
     assert all(phase_at(e, camera).name == "joint" for e in sr_epochs["camera"])
 
 
+def test_a_design_that_keeps_g_as_calibrated_has_no_warmup_and_the_same_sr_schedule():
+    """cyc_lr 0 (G measured, then frozen): no warm-up epochs, and the SR network gets the same
+    updates at the same learning rates as in the designs that train G."""
+    from cyclesr.engine.schedule import learning_rates
+
+    p = PRESETS["cpu-small"]
+    frozen = config_from_dict(cyclesr_layout(p, LAB / "camera-measured-frozen.yml", "hr", "lr", 0))
+    camera = _config("camera-jpeg", "cpu-small")
+    assert frozen.model.cyc_lr == 0 and frozen.trainer.warmup_epochs == 0
+    assert frozen.model.G.kwargs["random_blur"] > 0
+
+    def sr_rates(cfg):
+        m = cfg.model
+        return [learning_rates(e, cfg.trainer, m.cyc_lr, m.SR_lr)["sr"] for e in range(1, cfg.total_epochs + 1)
+                if phase_at(e, cfg.trainer).train_sr]
+
+    assert len(sr_rates(frozen)) * p["iters"] == sr_updates(p)
+    assert sr_rates(frozen) == sr_rates(camera)
+
+
 def test_a_product_design_is_its_shipped_config():
     assert design_file("camera-jpeg") == REPO / "cyclesr" / "configs" / "camera_cpu.yml"
     ours = load_config(REPO / "configs" / "camera_cpu.yml").model

@@ -120,6 +120,18 @@ def test_bad_values_name_key_and_file(override, key):
     assert key in str(err.value) and "cyclesr_x4.yml" in str(err.value)
 
 
+def test_frozen_transfer_needs_no_feedback_and_no_warmup():
+    """model.cyc_lr: 0 keeps G as calibrated: an SR loss fed back into G, or warm-up epochs
+    (which would train nothing), are configuration errors that say what to set."""
+    base = REPO / "configs" / "camera_cpu.yml"
+    cfg = load_config(base, ["model.cyc_lr=0", "trainer.warmup_epochs=0"])
+    assert cfg.model.cyc_lr == 0
+    with pytest.raises(ConfigError, match="trainer.warmup_epochs.*0 when model.cyc_lr is 0"):
+        load_config(base, ["model.cyc_lr=0"])
+    with pytest.raises(ConfigError, match="model.cycleSR_lam.*0 when model.cyc_lr is 0"):
+        load_config(base, ["model.cyc_lr=0", "trainer.warmup_epochs=0", "model.cycleSR_lam=10"])
+
+
 def test_missing_folder_is_reported(tmp_path):
     from cyclesr.config.validate import validate_paths
     cfg = load_config(REPO / "configs" / "cyclesr_x4.yml",

@@ -2,6 +2,8 @@
 implementation of the reference's iteration (``cyclesr.bench.reference_step``: every network
 call separate, the SR network run twice in the joint phase)."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -15,8 +17,8 @@ from cyclesr.bench.reference_step import make_reference_optimizers, reference_tr
 NAMES = ("G", "F", "D_X", "D_Y", "SR")
 
 
-def tiny_cfg(**model):
-    return config_from_dict({
+def tiny_cfg(trainer=None, **model):
+    return config_from_dict({"trainer": trainer or {},
         "dataset": {"upscale": 2, "train": {"crop_size": 16, "batch_size": 2}},
         "model": {"cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_D": 2, "buffer_size": 3},
                   "sr": {"name": "VDSR", "SR_nb": 2, "SR_nf": 8, "SR_norm_type": "batch"},
@@ -57,6 +59,22 @@ def test_phase_updates_the_right_networks(phase, expected):
     out = run_step(phase, nets, opt, batch(), s, bufs)
     assert out["ok"] and changed(before, model) == expected
     assert all(torch.isfinite(v) for v in out["losses"].values())
+
+
+def test_frozen_transfer_trains_the_sr_network_as_the_joint_step_does():
+    """model.cyc_lr: 0 keeps G, F and the discriminators; the SR network takes the update the
+    joint step gives it with cycleSR_lam 0 (it sees G(X) from before G's update there too)."""
+    cfg = tiny_cfg({"warmup_epochs": 0}, SR_lam=5.0, cycleSR_lam=0.0, cyc_lr=0.0)
+    s = make_settings(cfg, torch.device("cpu"))
+    assert not s.train_transfer
+    model_a, nets_a, opt_a, bufs_a = setup(cfg, torch.float64)
+    before = snapshot(model_a)
+    out = run_step("joint", nets_a, opt_a, batch(torch.float64), s, bufs_a)
+    assert out["ok"] and changed(before, model_a) == {"SR"} and set(out["losses"]) == {"sr"}
+    model_b, nets_b, opt_b, bufs_b = setup(tiny_cfg(SR_lam=5.0, cycleSR_lam=0.0), torch.float64)
+    joint_step(nets_b, opt_b, batch(torch.float64), dataclasses.replace(s, train_transfer=True), bufs_b)
+    for pa, pb in zip(model_a.SR.parameters(), model_b.SR.parameters()):
+        assert torch.allclose(pa, pb, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("lams", [(1000.0, 1000.0), (1000.0, 10.0), (5.0, 0.0)])

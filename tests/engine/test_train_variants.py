@@ -105,3 +105,29 @@ def test_camera_jpeg_generator_is_calibrated_on_the_real_lr_and_keeps_it_on_resu
     assert load_checkpoint(latest)["nets"]["G"]["jpeg_quality"].tolist() == [low, high]
     published = cyclesr.load(tmp_path / "run" / "model")  # the published G compresses as trained
     assert published.G.jpeg_quality.tolist() == [low, high]
+
+
+def test_a_generator_kept_as_calibrated_trains_only_the_sr_network(tiny_data, tmp_path):
+    """model.cyc_lr: 0: no warm-up, every epoch trains the SR network on the calibrated G's
+    output (with per-image blur, sharpening and noise drawn), and G, F, D stay as they started."""
+    cfg = config_from_dict({
+        "dataset": {"upscale": 4, "train": {"HR_dir": str(tiny_data["hr"]), "LR_dir": str(tiny_data["real_lr"]),
+                                            "batch_size": 2, "num_workers": 0, "crop_size": 16,
+                                            "iters_per_epoch": 2}},
+        "model": {"cycleSR_lam": 0, "cyc_lr": 0, "cyclegan": {"lambda_cycle": 0, "lambda_identity": 0},
+                  "G": {"name": "CameraJpegGenerator", "random_blur": 0.6, "random_sharpen": 0.8,
+                        "random_noise": True},
+                  "D": {"name": "NLayerDiscriminator", "ndf": 4, "n_layers": 2},
+                  "sr": {"name": "EDSR", "num_feat": 8, "num_block": 1}},
+        "trainer": {"n_epoch": 1, "n_epoch_decay": 1, "warmup_epochs": 0, "pretrain_epochs": 0,
+                    "keep_checkpoints": 5}}, "frozen.yml")
+    torch.manual_seed(0)
+    start = build_model(cfg)
+    summary = cyclesr.train(cfg, tmp_path / "run", progress=False)
+    assert summary["global_step"] == 4
+    nets = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["nets"]
+    for name in ("G", "F", "D_X", "D_Y"):
+        for key, value in getattr(start, name).state_dict().items():
+            if key != "jpeg_quality":  # measured at the start
+                assert torch.equal(nets[name][key], value), f"{name}.{key}"
+    assert any(not torch.equal(nets["SR"][k], v) for k, v in start.SR.state_dict().items())

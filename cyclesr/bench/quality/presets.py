@@ -97,7 +97,9 @@ def cyclesr_layout(p: dict, design: str | Path, hr_dir: str, lr_dir: str, seed: 
     # learning rate, clipping and network. G's SR-loss weight (cycleSR_lam) is the design's.
     model.update(SR_lam=1.0, SR_lr=p["sr_lr"], grad_clip=50.0, sr=dict(p["sr"]),
                  G=_sized(model["G"], p["G"]), D=_sized(model["D"], p["D"]))
-    total = p["warmup"] + p["pretrain"] + p["joint"]
+    # a design that keeps G as calibrated (cyc_lr 0) has no warm-up: nothing would train in it
+    warmup = 0 if model["cyc_lr"] == 0 else p["warmup"]
+    total = warmup + p["pretrain"] + p["joint"]
     # the same number of SR updates either way: without pretraining, the joint phase is longer
     pretrain = p["pretrain"] if pretrains else 0
     return {
@@ -106,7 +108,7 @@ def cyclesr_layout(p: dict, design: str | Path, hr_dir: str, lr_dir: str, seed: 
             "crop_size": p["crop"], "cache": True, "iters_per_epoch": p["iters"]}},
         "model": model,
         "trainer": {"n_epoch": total - p["decay"], "n_epoch_decay": p["decay"],
-                    "warmup_epochs": p["warmup"], "pretrain_epochs": pretrain,
+                    "warmup_epochs": warmup, "pretrain_epochs": pretrain,
                     "eval_epoch": p["eval_every"], "print_freq": max(1, p["iters"]),
                     "keep_checkpoints": 10_000, "seed": seed, "device": "auto"},
     }
