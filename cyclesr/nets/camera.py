@@ -51,10 +51,14 @@ def start_kernel(kernel_size: int) -> Tensor:
     return start
 
 
-def blur_kernel(kernel_param: Tensor) -> Tensor:
-    """The blur kernel (k, k) of a kernel parameter: non-negative, summing to 1."""
+def blur_kernel(kernel_param: Tensor, power: Optional[Tensor] = None) -> Tensor:
+    """The blur kernel (k, k) of a kernel parameter: non-negative, summing to 1. With ``power``
+    (N,): N kernels, the kernel raised to each power and renormalised; for a Gaussian kernel,
+    the Gaussian of sigma / sqrt(power), exactly (sampled Gaussians included)."""
     logits = LOGIT_SCALE * kernel_param
-    return torch.softmax(logits.flatten(), 0).view_as(logits)
+    if power is None:
+        return torch.softmax(logits.flatten(), 0).view_as(logits)
+    return torch.softmax(power.to(logits.dtype).unsqueeze(-1) * logits.flatten(), -1).view(-1, *logits.shape)
 
 
 def gaussian_kernel(sigma: Tensor, size: int) -> Tensor:
@@ -134,14 +138,17 @@ class CameraJpegGenerator(nn.Module):
     ``random_sharpen`` (> 0: each image is sharpened by an amount drawn from 0 to this, at a
     radius drawn from ``RANDOM_RADII``) and ``random_noise`` (each image's noise is the learned
     level times a factor drawn from 0 to 1), so the SR network sees every camera the measurement
-    allows instead of one wrong guess.
+    allows instead of one wrong guess. ``random_blur`` (0 to < 1; 0 = off) narrows each image's
+    kernel by a factor drawn from 1 - random_blur to 1 (the kernel raised to a power,
+    ``blur_kernel``; for a Gaussian, its sigma times that factor): photos differ in focus, and an
+    SR network trained on the measured blur alone sharpens the less blurred ones into halos.
     """
 
     per_sample = False
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, kernel_size: int = 5,
                  start_amplitude: float = 2 / 255, sharpen: bool = False, spectral_fit: bool = False,
-                 random_sharpen: float = 0.0, random_noise: bool = False):
+                 random_sharpen: float = 0.0, random_noise: bool = False, random_blur: float = 0.0):
         super().__init__()
         if output_nc != 3 or input_nc != output_nc:
             raise ValueError("CameraJpegGenerator degrades RGB images: set input_nc: 3 and output_nc: 3")
@@ -153,7 +160,11 @@ class CameraJpegGenerator(nn.Module):
         self.register_buffer("jpeg_quality", torch.zeros(2))
         if random_sharpen < 0:
             raise ValueError(f"random_sharpen is the largest sharpening amount drawn, >= 0; got {random_sharpen}")
+        if not 0 <= random_blur < 1:
+            raise ValueError(f"random_blur is the share of the blur sigma drawn away, 0 <= random_blur < 1; "
+                             f"got {random_blur}")
         self.spectral_fit, self.random_sharpen, self.random_noise = spectral_fit, float(random_sharpen), random_noise
+        self.random_blur = float(random_blur)
         if sharpen:
             self.sharpen_amount = nn.Parameter(torch.zeros(()))
             self.sharpen_log_radius = nn.Parameter(torch.zeros(()))
@@ -208,7 +219,11 @@ class CameraJpegGenerator(nn.Module):
             self.sharpen_log_radius.fill_(math.log(fit["sharpen_radius"]))
 
     def forward(self, x: Tensor) -> Tensor:
-        blurred = blur(x, self.kernel())
+        if self.random_blur > 0:  # each image its own kernel, up to the learned one's width
+            narrow = 1 - self.random_blur * torch.rand(x.shape[0], dtype=x.dtype, device=x.device)
+            blurred = blur_each(x, blur_kernel(self.kernel_param, narrow.pow(-2)))
+        else:
+            blurred = blur(x, self.kernel())
         noise = camera_noise(blurred, self.beta, self.alpha, self.spread, self.mix)
         if self.random_noise:  # the learned level is the largest: each image draws its own below it
             noise = noise * torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)

@@ -128,6 +128,35 @@ def test_random_sharpening_and_noise_vary_per_image():
         CameraJpegGenerator(random_sharpen=-1)
 
 
+def test_a_gaussian_kernel_raised_to_a_power_is_the_narrower_gaussian():
+    G = CameraJpegGenerator()
+    G.start_from({"blur_sigma": 0.8, "noise_std": 0.0})
+    narrow = torch.tensor([1.0, 0.75, 0.4])
+    kernels = blur_kernel(G.kernel_param.detach(), narrow.pow(-2))
+    assert kernels.shape == (3, 5, 5)
+    assert torch.allclose(kernels[0], G.kernel().detach(), atol=1e-6)
+    assert torch.allclose(kernels, gaussian_kernel(0.8 * narrow, 5), atol=1e-5)
+
+
+def test_random_blur_draws_each_images_sigma_up_to_the_kernels():
+    torch.manual_seed(0)
+    x = torch.full((8, 3, 24, 24), 0.5)
+    x[..., 12:] = 0.7
+    G = CameraJpegGenerator(start_amplitude=0.0, random_blur=0.6)
+    G.start_from({"blur_sigma": 1.0, "noise_std": 0.0})
+    with torch.no_grad():
+        y = G(x)
+        full = blur(x, G.kernel())
+    step = y[:, 0, 12, 12] - y[:, 0, 12, 11]  # the edge's steepest step: larger when less blurred
+    assert float(step.min()) >= float((full[:, 0, 12, 12] - full[:, 0, 12, 11]).min()) - 1e-6
+    assert float(step.max() - step.min()) > 0.005  # a different blur per image
+    G.random_blur = 0.0
+    with torch.no_grad():
+        assert torch.allclose(G(x), full, atol=1e-6)  # off: the kernel itself
+    with pytest.raises(ValueError, match="random_blur"):
+        CameraJpegGenerator(random_blur=1.0)
+
+
 def test_blur_each_matches_blur_per_image():
     x = torch.rand(3, 3, 10, 11)
     kernels = torch.stack([sharpen_kernel(torch.tensor(a), torch.tensor(1.0)) for a in (0.0, 0.5, 1.0)])
