@@ -72,6 +72,28 @@ def test_quality_bench_tiny(tmp_path):
     assert again["blind_synthetic"] == base["blind_synthetic"] == saved["blind_synthetic"]
 
 
+def test_reused_baselines_must_match_and_name_what_differs(tmp_path):
+    """Runs that spelt the SR network as 'cyclesr.nets.fastsr:BicubicResidualSR' (the registry
+    name today) stay reusable; another seed or network is refused, naming the key. A name
+    outside this package is never imported from a results file."""
+    from cyclesr.bench.quality.benchmark import _reused_baselines
+    from cyclesr.bench.quality.presets import PRESETS, cyclesr_layout
+    from cyclesr.config import config_from_dict
+
+    cfg = config_from_dict(cyclesr_layout(PRESETS["cpu-small"], "camera-jpeg", "hr", "lr", 0))
+    settings = {"preset": "cpu-small", "recipe": "mild", "seed": 0, "sr_net": "cyclesr.nets.fastsr:BicubicResidualSR",
+                "sr_kwargs": dict(cfg.model.sr.kwargs), "paired_set": None, "split": None}
+    path = tmp_path / "baselines.json"
+    path.write_text(json.dumps({"settings": settings, "oracle": {"psnr_y": 1.0}}))
+    assert _reused_baselines(path, cfg, "cpu-small", "mild", 0, None, None) == {"oracle": {"psnr_y": 1.0}}
+    with pytest.raises(ValueError, match=r"seed 0 \(this run: 1\)"):
+        _reused_baselines(path, cfg, "cpu-small", "mild", 1, None, None)
+    for name in ("EDSR", "os:system", "evil.py:Net"):
+        path.write_text(json.dumps({"settings": {**settings, "sr_net": name}}))
+        with pytest.raises(ValueError, match="sr_net"):
+            _reused_baselines(path, cfg, "cpu-small", "mild", 0, None, None)
+
+
 def test_check_disjoint_catches_leak(tmp_path):
     _images(tmp_path / "a", 2, 32, 0)
     _images(tmp_path / "b", 1, 32, 0)  # same pixels as a/img_00

@@ -44,6 +44,7 @@ from cyclesr.config import config_from_dict
 from cyclesr.data.io import list_images
 from cyclesr.engine.checkpoint import load_checkpoint, served_sr_weights
 from cyclesr.model import build_model
+from cyclesr.nets.registry import resolve_net
 from cyclesr.ops.device import resolve_device
 
 __all__ = ["run_quality_bench", "gap_closure", "markdown_table", "METHODS",
@@ -69,13 +70,32 @@ def _reused_baselines(path, cfg, preset: str, recipe, seed: int, paired_set, spl
     """The rows other than (c) of an earlier run, which must share this run's preset, recipe or
     paired set and split, seed and SR network."""
     prev = json.loads(Path(path).read_text())
-    same = {k: prev["settings"].get(k) for k in ("preset", "recipe", "seed", "sr_net", "sr_kwargs",
-                                                  "paired_set", "split")}
-    if same != {"preset": preset, "recipe": recipe, "seed": seed, "sr_net": cfg.model.sr.name,
-                "sr_kwargs": dict(cfg.model.sr.kwargs),
-                "paired_set": None if paired_set is None else str(paired_set), "split": split}:
-        raise ValueError(f"--reuse-baselines {path}: its settings {same} differ from this run's")
+    ours = {"preset": preset, "recipe": recipe, "seed": seed, "sr_net": cfg.model.sr.name,
+            "sr_kwargs": dict(cfg.model.sr.kwargs),
+            "paired_set": None if paired_set is None else str(paired_set), "split": split}
+    differ = [k for k, v in ours.items() if prev["settings"].get(k) != v
+              and not (k == "sr_net" and _same_net(prev["settings"].get(k), v))]
+    if differ:
+        found = ", ".join(f"{k} {prev['settings'].get(k)!r} (this run: {ours[k]!r})" for k in differ)
+        raise ValueError(f"--reuse-baselines {path}: that run had {found}; reuse the baselines of a run "
+                         "with the same preset, recipe or paired set, seed and SR network")
     return {k: prev[k] for k in _BASELINES if k in prev}
+
+
+def _same_net(a, b) -> bool:
+    """Whether two network names (a registry name or ``cyclesr.module:Class``) name the same
+    class. Only this package's own code is looked up: a results file makes nothing else run."""
+    def own(name):
+        where, sep, _ = str(name).rpartition(":")
+        if sep and not (where.startswith("cyclesr.") and where.replace(".", "").replace("_", "").isalnum()):
+            return None
+        try:
+            return resolve_net(str(name), registered_only=not sep)
+        except ValueError:
+            return None
+
+    found = own(a)
+    return found is not None and found is own(b)
 
 
 def _named_paired_set(paired_set, split: Optional[str]) -> tuple[str, str]:
