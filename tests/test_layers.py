@@ -116,7 +116,7 @@ def test_no_import_cycles():
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
-@pytest.mark.parametrize("config", ["cyclesr_x4.yml", "camera_cpu.yml"])
+@pytest.mark.parametrize("config", ["cyclesr_x4.yml", "camera_cpu.yml", "camera_fit_cpu.yml"])
 def test_loading_a_config_imports_neither_torch_nor_the_data_pipeline(config):
     code = (f"import sys; from cyclesr.config import load_config; "
             f"load_config({str(PACKAGE / 'configs' / config)!r}); "

@@ -133,6 +133,9 @@ def test_split_paired_set_gives_each_role_its_scenes(tmp_path):
         split_paired_set(tmp_path / "set", "1-2,3-4,5", tmp_path / "roles")
 
 
+# the default design fits G to the images' spectra; these tiny images are too small for it, and
+# G keeping its default start is the documented behaviour (tested in tests/nets/test_camera.py)
+@pytest.mark.filterwarnings("ignore:G keeps its default blur")
 def test_bench_quality_on_real_pairs_in_one_command(tmp_path, capsys):
     _save(tmp_path / "set" / "HR", 6, 96, 0, "scene")
     lrs = tmp_path / "set" / "LR"

@@ -26,6 +26,9 @@ def test_gap_closure_formula():
     assert gap_closure(20.0, 20.0, 24.0) == 0.0
 
 
+# the default design fits G to the images' spectra; these tiny images are too small for it, and
+# G keeping its default start is the documented behaviour (tested in tests/nets/test_camera.py)
+@pytest.mark.filterwarnings("ignore:G keeps its default blur")
 def test_quality_bench_tiny(tmp_path):
     _images(tmp_path / "hr", 6, 96, 0)
     _images(tmp_path / "test", 2, 72, 1, prefix="test")

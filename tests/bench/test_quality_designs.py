@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "experiments" / "designs"
 DESIGNS = {"reference": "reference", "improved": LAB / "improved.yml",
            "improved-mix": LAB / "improved-mix.yml", "camera": LAB / "camera.yml",
-           "camera-jpeg": "camera-jpeg"}
+           "camera-jpeg": "camera-jpeg", "camera-fit": "camera-fit"}
 # design: (G class, D class, cycleSR_lam, pretrains, lambda_cycle, lambda_identity, synth_mix)
 FACTS = {
     "reference": ("ResnetGenerator", "NLayerDiscriminator", 1000.0, True, 10.0, 0.5, 0.0),
@@ -21,6 +21,7 @@ FACTS = {
     "improved-mix": ("PixelNoiseDegradationGenerator", "HighPassDiscriminator", 0.0, False, 10.0, 0.0, 0.75),
     "camera": ("CameraNoiseGenerator", "HighPassDiscriminator", 0.0, False, 0.0, 0.0, 0.0),
     "camera-jpeg": ("CameraJpegGenerator", "HighPassDiscriminator", 0.0, False, 0.0, 0.0, 0.0),
+    "camera-fit": ("CameraJpegGenerator", "HighPassDiscriminator", 0.0, False, 0.0, 0.0, 0.0),
 }
 
 
@@ -42,7 +43,8 @@ def test_design_keeps_its_networks_losses_and_schedule(design):
     assert m.cycleSR_lam == cycle_sr and m.synth_mix == mix
     assert (m.cyclegan.lambda_cycle, m.cyclegan.lambda_identity) == (cycle, identity)
     assert cfg.trainer.pretrain_epochs == (p["pretrain"] if pretrains else 0)
-    assert cfg.total_epochs == p["warmup"] + p["pretrain"] + p["joint"]
+    frozen = m.cyc_lr == 0  # G kept as calibrated: no warm-up
+    assert cfg.total_epochs == (0 if frozen else p["warmup"]) + p["pretrain"] + p["joint"]
     # the SR side is the preset's, shared with the baselines
     assert m.sr.name == p["sr"]["name"] and m.SR_lam == 1.0 and m.SR_lr == p["sr_lr"]
     if d == "HighPassDiscriminator":
@@ -53,43 +55,35 @@ def test_design_keeps_its_networks_losses_and_schedule(design):
         assert m.G.kwargs["norm"] == "instance"
 
 
-def test_every_design_gives_the_sr_network_the_same_budget():
-    """Designs without pretraining move those epochs to the joint phase: the same SR updates at
-    the same learning rates as with pretraining, so the baselines' budget fits all designs."""
-    p = PRESETS["cpu-small"]
-    by_design = {d: _config(d, "cpu-small") for d in DESIGNS}
-    sr_epochs = {d: [e for e in range(1, c.total_epochs + 1) if phase_at(e, c.trainer).train_sr]
-                 for d, c in by_design.items()}
-    assert all(len(e) * p["iters"] == sr_updates(p) for e in sr_epochs.values())
-    assert len({tuple(e) for e in sr_epochs.values()}) == 1
-    camera = by_design["camera"].trainer
-    assert all(phase_at(e, camera).name == "joint" for e in sr_epochs["camera"])
-
-
-def test_a_design_that_keeps_g_as_calibrated_has_no_warmup_and_the_same_sr_schedule():
-    """cyc_lr 0 (G measured, then frozen): no warm-up epochs, and the SR network gets the same
-    updates at the same learning rates as in the designs that train G."""
+def _sr_rates(cfg) -> list:
+    """The SR network's learning rate in each epoch that trains it."""
     from cyclesr.engine.schedule import learning_rates
 
+    m = cfg.model
+    return [learning_rates(e, cfg.trainer, m.cyc_lr, m.SR_lr)["sr"] for e in range(1, cfg.total_epochs + 1)
+            if phase_at(e, cfg.trainer).train_sr]
+
+
+def test_every_design_gives_the_sr_network_the_same_budget():
+    """Designs without pretraining move those epochs to the joint phase, and a design that keeps
+    G as calibrated (cyc_lr 0) has no warm-up: the same SR updates at the same learning rates in
+    every design, so the baselines' budget fits all of them."""
     p = PRESETS["cpu-small"]
-    frozen = config_from_dict(cyclesr_layout(p, LAB / "camera-measured-frozen.yml", "hr", "lr", 0))
-    camera = _config("camera-jpeg", "cpu-small")
-    assert frozen.model.cyc_lr == 0 and frozen.trainer.warmup_epochs == 0
-    assert frozen.model.G.kwargs["random_blur"] > 0
-
-    def sr_rates(cfg):
-        m = cfg.model
-        return [learning_rates(e, cfg.trainer, m.cyc_lr, m.SR_lr)["sr"] for e in range(1, cfg.total_epochs + 1)
-                if phase_at(e, cfg.trainer).train_sr]
-
-    assert len(sr_rates(frozen)) * p["iters"] == sr_updates(p)
-    assert sr_rates(frozen) == sr_rates(camera)
+    by_design = {d: _config(d, "cpu-small") for d in DESIGNS}
+    rates = {d: _sr_rates(c) for d, c in by_design.items()}
+    assert all(len(r) * p["iters"] == sr_updates(p) for r in rates.values())
+    assert len({tuple(r) for r in rates.values()}) == 1
+    camera = by_design["camera"].trainer
+    assert all(phase_at(e, camera).name == "joint" for e in range(p["warmup"] + 1, by_design["camera"].total_epochs + 1))
+    fit = by_design["camera-fit"]
+    assert fit.model.cyc_lr == 0 and fit.trainer.warmup_epochs == 0 and fit.model.G.kwargs["spectral_fit"]
 
 
-def test_a_product_design_is_its_shipped_config():
-    assert design_file("camera-jpeg") == REPO / "cyclesr" / "configs" / "camera_cpu.yml"
-    ours = load_config(REPO / "configs" / "camera_cpu.yml").model
-    bench = _config("camera-jpeg", "cpu-small").model
+@pytest.mark.parametrize("design, name", [("camera-jpeg", "camera_cpu.yml"), ("camera-fit", "camera_fit_cpu.yml")])
+def test_a_product_design_is_its_shipped_config(design, name):
+    assert design_file(design) == REPO / "cyclesr" / "configs" / name
+    ours = load_config(REPO / "configs" / name).model
+    bench = _config(design, "cpu-small").model
     assert (bench.G, bench.D, bench.sr, bench.cyclegan, bench.SR_lr) == (ours.G, ours.D, ours.sr, ours.cyclegan,
                                                                          ours.SR_lr)
 

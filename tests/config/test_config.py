@@ -57,7 +57,8 @@ def test_shipped_reference_config_equals_seed():
     assert ours.trainer == flat.trainer
 
 
-@pytest.mark.parametrize("name", ["cyclesr_x4.yml", "cpu_small.yml", "demo.yml", "camera_cpu.yml"])
+@pytest.mark.parametrize("name", ["cyclesr_x4.yml", "cpu_small.yml", "demo.yml", "camera_cpu.yml",
+                                  "camera_fit_cpu.yml"])
 def test_shipped_configs_load_and_build(name):
     from cyclesr.model import build_model
 
@@ -68,14 +69,15 @@ def test_shipped_configs_load_and_build(name):
         build_model(cfg)
 
 
-def test_camera_config_matches_the_benchmarked_design():
-    """camera_cpu.yml trains what `cyclesr bench quality --preset cpu-small --design camera-jpeg`
-    measures (networks, schedule, sizes)."""
-    from cyclesr.bench.quality.presets import PRESETS, cyclesr_layout
+@pytest.mark.parametrize("design", ["camera-jpeg", "camera-fit"])
+def test_camera_config_matches_the_benchmarked_design(design):
+    """camera_cpu.yml / camera_fit_cpu.yml train what `cyclesr bench quality --preset cpu-small
+    --design camera-jpeg / camera-fit` measures (networks, schedule, sizes)."""
+    from cyclesr.bench.quality.presets import PRESETS, PRODUCT_DESIGNS, cyclesr_layout
 
     dirs = ["dataset.train.HR_dir=hr", "dataset.train.LR_dir=lr"]
-    ours = load_config(REPO / "configs" / "camera_cpu.yml", dirs)
-    theirs = config_from_dict(cyclesr_layout(PRESETS["cpu-small"], "camera-jpeg", "hr", "lr", 0))
+    ours = load_config(REPO / "configs" / PRODUCT_DESIGNS[design], dirs)
+    theirs = config_from_dict(cyclesr_layout(PRESETS["cpu-small"], design, "hr", "lr", 0))
     assert ours.model == theirs.model
     for key in ("n_epoch", "n_epoch_decay", "warmup_epochs", "pretrain_epochs"):
         assert getattr(ours.trainer, key) == getattr(theirs.trainer, key), key

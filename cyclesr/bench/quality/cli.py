@@ -36,10 +36,11 @@ def add_parsers(bench_sub) -> None:
                         "HR domain (their LR: the oracle's pairs), real-LR domain, test")
     q.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS))
     q.add_argument("--design", default=DEFAULT_DESIGN, metavar="NAME_OR_YAML",
-                   help=f"CycleSR transfer design: {' or '.join(PRODUCT_DESIGNS)} (the model sections "
-                        "of configs/camera_cpu.yml and configs/cyclesr_x4.yml: a camera model as G with "
-                        "JPEG at the quality measured on the real LR, the default; Vega's design), or a "
-                        "YAML design file such as experiments/designs/improved-mix.yml")
+                   help=f"CycleSR transfer design: {', '.join(PRODUCT_DESIGNS)} (the model sections "
+                        "of configs/cyclesr_x4.yml, camera_cpu.yml and camera_fit_cpu.yml: Vega's design; "
+                        "a camera model as G trained against a discriminator; the same model fitted to "
+                        "the two folders' spectra and kept, the default), or a YAML design file such as "
+                        "experiments/designs/improved-mix.yml")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of the generated CycleSR config (also the baselines' "
                         "shared SR settings), e.g. model.cycleSR_lam=1000")

@@ -8,9 +8,9 @@ first trains on bicubic pairs. A design is written once, as YAML: the ``model:``
 config file, plus ``trainer.pretrain_epochs: 0`` where the design skips that pretraining (the
 preset's pretraining epochs then become joint epochs: the same SR updates either way).
 
-``--design`` takes a product design name (``camera-jpeg``, the default, and ``reference``: the
-model sections of the shipped ``camera_cpu.yml`` and ``cyclesr_x4.yml``) or the path of a YAML
-design file (the lab's live in ``experiments/designs/``).
+``--design`` takes a product design name (``camera-fit``, the default, ``camera-jpeg`` and
+``reference``: the model sections of the shipped ``camera_fit_cpu.yml``, ``camera_cpu.yml`` and
+``cyclesr_x4.yml``) or the path of a YAML design file (the lab's live in ``experiments/designs/``).
 """
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ PRESETS: dict[str, dict] = {
         max_test=None),
 }
 
-PRODUCT_DESIGNS = {"reference": "cyclesr_x4.yml", "camera-jpeg": "camera_cpu.yml"}
-DEFAULT_DESIGN = "camera-jpeg"
+PRODUCT_DESIGNS = {"reference": "cyclesr_x4.yml", "camera-jpeg": "camera_cpu.yml", "camera-fit": "camera_fit_cpu.yml"}
+DEFAULT_DESIGN = "camera-fit"
 _CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
