@@ -1,5 +1,5 @@
 """Building blocks shared by the networks: norm layers, residual blocks, upsamplers, init, and
-the convolution that trains faster on a CPU as tap maps and ``fold`` (``ImageConv2d``)."""
+the convolution that trains faster on a CPU as tap maps and a fold (``ImageConv2d``)."""
 from __future__ import annotations
 
 import torch
@@ -208,12 +208,12 @@ class CpuTrainingConv2d(nn.Conv2d):
 
 class ImageConv2d(CpuTrainingConv2d):
     """A network's last convolution (many channels to an image's few), computed when training
-    on a CPU as one batched matrix product to ``out_channels * kh * kw`` tap maps followed by
-    ``fold``, which adds each tap map shifted by its kernel offset: the same sums of products
-    (up to rounding). A convolution with 3 output channels runs several times below the CPU's
-    speed forward and backward in oneDNN; the matrix products (MKL's, whatever the thread
-    count, where a 1x1 convolution would go back to oneDNN with several threads) and ``fold``
-    do not. Everywhere else (evaluation, export, CUDA, channels_last, strides) it is the plain
+    on a CPU as one batched matrix product to ``out_channels * kh * kw`` tap maps, then a fold
+    that adds each tap map shifted by its kernel offset (``_Fold``: shifted additions, not
+    ``F.fold``'s single-threaded kernel): the same sums of products (up to rounding). A
+    convolution with 3 output channels runs several times below the CPU's speed forward and
+    backward in oneDNN; the matrix products (MKL's, whatever the thread count, where a 1x1
+    convolution would go back to oneDNN with several threads) and the additions do not. Everywhere else (evaluation, export, CUDA, channels_last, strides) it is the plain
     ``nn.Conv2d``; parameters and state dict are the same."""
 
     @torch.jit.unused
