@@ -90,7 +90,7 @@ class Trainer:
         if not resume:  # a resumed run has the measurements in its checkpoint
             calibrate_generator(self.model.G, cfg.dataset.train.LR_dir, announce=self.ctx.is_main,
                                 hr_dir=cfg.dataset.train.HR_dir, scale=cfg.upscale,
-                                x_resize=cfg.dataset.train.x_resize)
+                                x_resize=cfg.dataset.train.x_resize, kept=cfg.model.cyc_lr == 0)
         self.evaluators = default_evaluators(cfg) if evaluators is None else list(evaluators)
         self.epoch, self.iter_in_epoch, self.global_step = t.epoch_count, 0, 0  # Vega's first epoch
         self.best = {"psnr_y": -math.inf, "epoch": 0}

@@ -65,13 +65,14 @@ def training_data(cfg: Config, ctx: dist.DistContext, device: torch.device, run_
 
 
 def calibrate_generator(G: nn.Module, real_lr_dir: str | Path, announce: bool, n_images: int = 64,
-                        hr_dir: Optional[str | Path] = None, scale: int = 4, x_resize: str = "torch") -> None:
+                        hr_dir: Optional[str | Path] = None, scale: int = 4, x_resize: str = "torch",
+                        kept: bool = False) -> None:
     """The hook of a fresh run: a generator with a ``calibrate`` method measures part of the
     degradation on the real LR images (such as CameraJpegGenerator's JPEG quality); one that
     fits to both domains (``spectral_fit``) also gets clean LR images: the centres of up to
     ``n_images`` HR images of ``hr_dir``, downscaled by ``scale`` as training does
     (``x_resize``). Every rank measures the same images; a resumed run has the measurement in
-    its checkpoint."""
+    its checkpoint. ``kept``: G will not be trained (``model.cyc_lr: 0``)."""
     calibrate = getattr(G, "calibrate", None)
     if not callable(calibrate):
         return
@@ -80,7 +81,7 @@ def calibrate_generator(G: nn.Module, real_lr_dir: str | Path, announce: bool, n
         downscale = pil_bicubic_downscale if x_resize == "pil" else bicubic_downscale
         clean = sample_images(hr_dir, n_images, seed=0, multiple=scale, max_side=_CALIBRATION_SIDE * scale,
                               transform=lambda hr: downscale(hr, scale))
-        found = calibrate(real, clean)
+        found = calibrate(real, clean, kept=kept)
     else:
         found = calibrate(real)
     if announce:

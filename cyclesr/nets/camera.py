@@ -39,6 +39,7 @@ __all__ = ["CameraJpegGenerator", "LOGIT_SCALE", "start_kernel", "blur_kernel", 
 LOGIT_SCALE = 10.0
 SHARPEN_SIZE = 7  # side of the sharpening kernel: radii beyond ~1.5 px are cut to it (fit and G alike)
 RANDOM_RADII = (0.7, 3.0)  # radius range (pixels) of random_sharpen: a camera's fine to broad sharpening
+_RMS_OF_UNIFORM = math.sqrt(3)  # a factor drawn uniformly from 0 to this has mean square 1 (random_noise)
 
 
 def start_kernel(kernel_size: int) -> Tensor:
@@ -137,7 +138,9 @@ class CameraJpegGenerator(nn.Module):
     from there. What a few unpaired images cannot pin down can be drawn per image instead:
     ``random_sharpen`` (> 0: each image is sharpened by an amount drawn from 0 to this, at a
     radius drawn from ``RANDOM_RADII``) and ``random_noise`` (each image's noise is the learned
-    level times a factor drawn from 0 to 1), so the SR network sees every camera the measurement
+    level times a factor drawn uniformly from 0 to sqrt(3): the learned level is the set's RMS,
+    as the spectrum measures it, and the drawn levels keep that mean power; a factor from 0 to 1
+    would train on a third of the measured noise power), so the SR network sees every camera the measurement
     allows instead of one wrong guess. ``random_blur`` (0 to < 1; 0 = off) narrows each image's
     kernel by a factor drawn from 1 - random_blur to 1 (the kernel raised to a power,
     ``blur_kernel``; for a Gaussian, its sigma times that factor): photos differ in focus, and an
@@ -185,12 +188,15 @@ class CameraJpegGenerator(nn.Module):
         return sharpen_kernel(self.sharpen_amount, self.sharpen_log_radius.exp().clamp(0.3, 3.0))
 
     @torch.no_grad()
-    def calibrate(self, real_lr: Sequence[Tensor], clean_lr: Optional[Sequence[Tensor]] = None) -> dict:
+    def calibrate(self, real_lr: Sequence[Tensor], clean_lr: Optional[Sequence[Tensor]] = None,
+                  kept: bool = False) -> dict:
         """Set the JPEG quality range from real LR images ((3, H, W) in [0, 1], whole images:
         the grid is searched, but small crops carry little evidence), and with ``spectral_fit``
         and clean LR images (the HR images downscaled as training does) the starting blur,
         sharpening and noise. Returns what was measured: ``{"images", "compressed",
-        "qualities", "range", "spectral"}`` (range None: no JPEG; spectral None: not fitted)."""
+        "qualities", "range", "spectral"}`` (range None: no JPEG; spectral None: not fitted).
+        ``kept``: G will not be trained (``model.cyc_lr: 0``), so a fit that cannot be made
+        leaves the whole run on G's default start; the warning then says so."""
         qualities = [q for q, _ in (estimate_quality(img) for img in real_lr) if q is not None]
         found = bool(real_lr) and 2 * len(qualities) >= len(real_lr)
         low, high = (min(qualities), max(qualities)) if found else (0, 0)
@@ -200,7 +206,10 @@ class CameraJpegGenerator(nn.Module):
             try:
                 spectral = fit_spectra(real_lr, clean_lr, self.kernel_param.shape[-1], self.sharpens)
             except ValueError as err:  # images too small for a spectrum: keep the default start
-                warnings.warn(f"G keeps its default blur and noise: {err}", stacklevel=2)
+                consequence = (" and, kept as it starts (model.cyc_lr: 0), for the whole run: the SR network "
+                               "trains on almost bicubic pairs. Use real LR images of at least 32x32 pixels, "
+                               "or a design that trains G" if kept else "")
+                warnings.warn(f"G keeps its default blur and noise{consequence}: {err}", stacklevel=2)
             else:
                 self.start_from(spectral)
         return {"images": len(real_lr), "compressed": len(qualities), "qualities": qualities,
@@ -225,8 +234,8 @@ class CameraJpegGenerator(nn.Module):
         else:
             blurred = blur(x, self.kernel())
         noise = camera_noise(blurred, self.beta, self.alpha, self.spread, self.mix)
-        if self.random_noise:  # the learned level is the largest: each image draws its own below it
-            noise = noise * torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
+        if self.random_noise:  # the learned level is the set's RMS: each image draws its own around it
+            noise = noise * (_RMS_OF_UNIFORM * torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device))
         noisy = blurred + noise
         sharpening = self.sharpening()
         if sharpening is not None:

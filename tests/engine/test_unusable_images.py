@@ -79,7 +79,7 @@ def test_calibration_gets_clean_lr_images_only_when_the_generator_fits_both_doma
             super().__init__()
             self.spectral_fit = spectral_fit
 
-        def calibrate(self, real_lr, clean_lr=None):
+        def calibrate(self, real_lr, clean_lr=None, kept=False):
             self.real, self.clean = real_lr, clean_lr
             return {"compressed": 0, "images": len(real_lr), "range": None}
 
