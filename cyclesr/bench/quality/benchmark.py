@@ -41,6 +41,7 @@ from cyclesr.bench.quality.data import PAIRED_SETS, prepare_data, split_paired_s
 from cyclesr.bench.quality.evaluate import checkpoint_study, score_test_set
 from cyclesr.bench.quality.presets import DEFAULT_DESIGN, PRESETS, cyclesr_layout, sr_updates
 from cyclesr.config import config_from_dict
+from cyclesr.config.layouts import product_name
 from cyclesr.data.io import list_images
 from cyclesr.engine.checkpoint import load_checkpoint, served_sr_weights
 from cyclesr.model import build_model
@@ -83,19 +84,14 @@ def _reused_baselines(path, cfg, preset: str, recipe, seed: int, paired_set, spl
 
 
 def _same_net(a, b) -> bool:
-    """Whether two network names (a registry name or ``cyclesr.module:Class``) name the same
-    class. Only this package's own code is looked up: a results file makes nothing else run."""
-    def own(name):
-        where, sep, _ = str(name).rpartition(":")
-        if sep and not (where.startswith("cyclesr.") and where.replace(".", "").replace("_", "").isalnum()):
-            return None
-        try:
-            return resolve_net(str(name), registered_only=not sep)
-        except ValueError:
-            return None
-
-    found = own(a)
-    return found is not None and found is own(b)
+    """Whether two network names (a registry name, or the ``cyclesr.nets.<module>:Class`` an
+    earlier version wrote) name the same registered class. Nothing is imported: a results file
+    makes no code run."""
+    try:
+        return (resolve_net(product_name(a), registered_only=True)
+                is resolve_net(product_name(b), registered_only=True))
+    except ValueError:
+        return False
 
 
 def _named_paired_set(paired_set, split: Optional[str]) -> tuple[str, str]:
