@@ -213,7 +213,8 @@ class ImageConv2d(CpuTrainingConv2d):
     ``F.fold``'s single-threaded kernel): the same sums of products (up to rounding). A
     convolution with 3 output channels runs several times below the CPU's speed forward and
     backward in oneDNN; the matrix products (MKL's, whatever the thread count, where a 1x1
-    convolution would go back to oneDNN with several threads) and the additions do not. Everywhere else (evaluation, export, CUDA, channels_last, strides) it is the plain
+    convolution would go back to oneDNN with several threads) and the additions do not.
+    Everywhere else (evaluation, export, CUDA, channels_last, strides) it is the plain
     ``nn.Conv2d``; parameters and state dict are the same."""
 
     @torch.jit.unused
